@@ -1,0 +1,28 @@
+"""tflite-runtime: the fallback for .tflite files where LiteRT has no wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgepose.bindings.tflite_interpreter import TFLiteInterpreterBackend
+from edgepose.errors import BackendError
+
+
+def interpreter_module():
+    try:
+        from tflite_runtime import interpreter
+    except ImportError as e:
+        raise BackendError("tflite-runtime is not installed: pip install tflite-runtime") from e
+    except (AttributeError, RuntimeError) as e:
+        # tflite-runtime 2.14 is built against numpy 1.x and fails to import under numpy 2.
+        import numpy
+
+        raise BackendError(
+            f"tflite-runtime failed to import under numpy {numpy.__version__}; it needs numpy<2 "
+            "(pip install 'numpy<2') or use LiteRT: pip install ai-edge-litert"
+        ) from e
+    return interpreter
+
+
+def open_model(path: str | Path, threads: int) -> TFLiteInterpreterBackend:
+    return TFLiteInterpreterBackend(interpreter_module().Interpreter, path, threads, "tflite-runtime")

@@ -1,0 +1,169 @@
+"""PoseEstimator: image -> preprocess -> backend -> decode -> track/smooth -> Pose objects.
+
+    from edgepose import PoseEstimator, PoseEstimatorOptions
+    with PoseEstimator.create_from_options(PoseEstimatorOptions(model="movenet-lightning-int8")) as est:
+        poses = est.estimate("photo.jpg")                     # a still image
+        for t_ms, frame in frames:                            # a video or camera
+            poses = est.estimate_for_video(frame, t_ms)       # fast path + smoothing
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgepose.bindings import Backend, open_backend
+from edgepose.data import FrameResult, Pose, Timings
+from edgepose.errors import EdgeposeError, ModelError
+from edgepose.images import ImageInput, load_image
+from edgepose.movenet import MoveNetSinglePose, make_pose, torso_crop
+from edgepose.preprocess import SquareRoi
+from edgepose.registry import DEFAULT_MODEL, resolve_model
+from edgepose.smoothing import OneEuroFilter, OneEuroParams
+
+MODES = ("single", "multi")
+
+
+@dataclass
+class PoseEstimatorOptions:
+    """How to build a PoseEstimator.
+
+    model: a registry name (`edgepose models list`) or a path to a .tflite/.onnx file.
+    backend: "auto", "litert", "tflite-runtime", "onnxruntime" or "edgetpu".
+    smoothing: One-Euro smoothing in `estimate_for_video` (never applied to still images).
+    min_pose_score: poses scoring below this (mean keypoint score) are dropped.
+    min_keypoint_score: keypoints below this are left out of the bbox and of the drawing.
+    roi_tracking: on video, crop around the person found in the previous frame instead of the
+        whole frame (MoveNet's torso-based cropping), falling back to the full frame when lost.
+    """
+
+    model: str = DEFAULT_MODEL
+    mode: str = "single"
+    backend: str = "auto"
+    threads: int | None = None
+    smoothing: bool = True
+    smoothing_params: OneEuroParams = field(default_factory=OneEuroParams)
+    min_pose_score: float = 0.15
+    min_keypoint_score: float = 0.2
+    roi_tracking: bool = True
+
+
+class PoseEstimator:
+    def __init__(self, options: PoseEstimatorOptions, backend: Backend, model_name: str):
+        self.options = options
+        self.backend = backend
+        self.model_name = model_name
+        self.model = MoveNetSinglePose(backend, options.min_keypoint_score)
+        self._smoother = OneEuroFilter(options.smoothing_params)
+        self._roi: SquareRoi | None = None
+        self._last_ts: float | None = None
+
+    @classmethod
+    def create_from_options(cls, options: PoseEstimatorOptions) -> PoseEstimator:
+        if options.mode not in MODES:
+            raise EdgeposeError(f"unknown mode {options.mode!r}; choose single or multi")
+        if options.mode == "multi":
+            raise EdgeposeError("--mode multi is not available yet; use --mode single")
+        resolved = resolve_model(options.model)
+        spec = resolved.spec
+        if spec is not None and (spec.family != "movenet" or spec.task != "single"):
+            raise ModelError(f"{spec.name} ({spec.family} {spec.task}-person) is not supported in single mode yet")
+        backend = open_backend(
+            resolved.path, options.backend, options.threads, cpu_model=spec.cpu_equivalent if spec else None
+        )
+        return cls(options, backend, resolved.name)
+
+    @classmethod
+    def create_from_model(cls, model: str = DEFAULT_MODEL, **kwargs) -> PoseEstimator:
+        return cls.create_from_options(PoseEstimatorOptions(model=model, **kwargs))
+
+    def __enter__(self) -> PoseEstimator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend = None  # type: ignore[assignment]
+
+    # Still images -----------------------------------------------------------------------------
+    def estimate(self, image: ImageInput) -> list[Pose]:
+        """Poses in a still image (the whole frame, letterboxed; no tracking, no smoothing)."""
+        return self.estimate_frame(image).poses
+
+    def estimate_frame(self, image: ImageInput) -> FrameResult:
+        """Like `estimate`, with the frame size and per-stage timings."""
+        rgb = load_image(image)
+        h, w = rgb.shape[:2]
+        timings = Timings()
+        roi = SquareRoi.letterbox(w, h)
+        pose = self._run(rgb, roi, timings)
+        t0 = time.perf_counter()
+        poses = [pose] if pose.score >= self.options.min_pose_score else []
+        timings.postprocess += (time.perf_counter() - t0) * 1000
+        return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
+
+    # Video / camera ---------------------------------------------------------------------------
+    def estimate_for_video(self, frame: ImageInput, timestamp_ms: float) -> list[Pose]:
+        return self.estimate_video_frame(frame, timestamp_ms).poses
+
+    def estimate_video_frame(self, frame: ImageInput, timestamp_ms: float) -> FrameResult:
+        """One frame of a stream. Timestamps (ms) must increase; they drive the One-Euro filter."""
+        if self._last_ts is not None and timestamp_ms <= self._last_ts:
+            raise EdgeposeError(
+                f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms"
+            )
+        self._last_ts = float(timestamp_ms)
+        rgb = load_image(frame)
+        h, w = rgb.shape[:2]
+        timings = Timings()
+        full = SquareRoi.letterbox(w, h)
+        roi = self._roi if (self._roi is not None and self.options.roi_tracking) else full
+        pose = self._run(rgb, roi, timings)
+        if pose.score < self.options.min_pose_score and roi is not full:
+            # Lost the person inside the carried crop: look at the whole frame before giving up.
+            roi = full
+            pose = self._run(rgb, roi, timings)
+
+        t0 = time.perf_counter()
+        if pose.score < self.options.min_pose_score:
+            self._roi = None
+            self._smoother.reset()
+            poses: list[Pose] = []
+        else:
+            self._roi = torso_crop(pose, w, h)
+            if self.options.smoothing:
+                pose = self._smooth(pose, timestamp_ms / 1000.0, max(w, h))
+            poses = [pose]
+        timings.postprocess += (time.perf_counter() - t0) * 1000
+        return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
+
+    def reset(self) -> None:
+        """Forget the tracked crop, the smoothing state and the last timestamp (a new stream)."""
+        self._roi = None
+        self._last_ts = None
+        self._smoother.reset()
+
+    # Internals --------------------------------------------------------------------------------
+    def _run(self, rgb: np.ndarray, roi: SquareRoi, timings: Timings) -> Pose:
+        t0 = time.perf_counter()
+        inputs = self.model.preprocess(rgb, roi)
+        t1 = time.perf_counter()
+        outputs = self.backend.run(inputs)
+        t2 = time.perf_counter()
+        pose = self.model.decode(outputs, roi, rgb.shape[1], rgb.shape[0])
+        t3 = time.perf_counter()
+        timings.preprocess += (t1 - t0) * 1000
+        timings.inference += (t2 - t1) * 1000
+        timings.postprocess += (t3 - t2) * 1000
+        return pose
+
+    def _smooth(self, pose: Pose, t: float, scale: float) -> Pose:
+        xy = np.array([(k.x, k.y) for k in pose.keypoints]) / scale
+        xy = self._smoother(xy, t) * scale
+        scores = np.array([k.score for k in pose.keypoints])
+        return make_pose(
+            xy[:, 0], xy[:, 1], scores, self.model.keypoint_names, self.options.min_keypoint_score, pose.id
+        )

@@ -1,0 +1,98 @@
+"""Turn whatever the user passes (path, PIL image, numpy array) into an HxWx3 uint8 RGB array, safely."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgepose.errors import ImageError
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+# Larger images are refused before their pixels are decoded (decompression bombs). 100 MP covers
+# every phone camera; edge pipelines resize far below this anyway.
+MAX_PIXELS = 100_000_000
+MAX_SIDE = 30_000
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+
+
+def load_image(image: ImageInput) -> np.ndarray:
+    """Return an HxWx3 uint8 RGB array, EXIF orientation applied. Raises ImageError on anything else."""
+    if isinstance(image, np.ndarray):
+        return _from_array(image)
+    if isinstance(image, Image.Image):
+        return _from_pil(image, name="image")
+    path = Path(image)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_size(im.size, str(path))
+                return _from_pil(im, name=str(path))
+    except ImageError:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image (or a format Pillow cannot read)") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: image too large to decode safely") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
+        raise ImageError(f"{path}: corrupt or truncated image ({e})") from e
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{name}: image has no pixels ({w}x{h})")
+    if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+        raise ImageError(f"{name}: image dimensions {w}x{h} exceed the limit of {MAX_PIXELS} pixels")
+
+
+def _from_pil(im: Image.Image, name: str) -> np.ndarray:
+    _check_size(im.size, name)
+    im = ImageOps.exif_transpose(im)
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit/float data: scale the actual range to 8 bits rather than clipping to white.
+        arr = np.asarray(im, dtype=np.float32)
+        hi = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 / (65535.0 if hi > 255 else 255.0)
+        gray = np.clip(arr * scale, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        # Transparent pixels become black, the same as the letterbox padding the model sees.
+        rgba = im.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return np.asarray(Image.alpha_composite(black, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _from_array(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ImageError(f"array image must be HxWx3 RGB (got shape {arr.shape})")
+    _check_size((arr.shape[1], arr.shape[0]), "array image")
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise ImageError(f"array image must be uint8 (got {arr.dtype})")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return arr
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES

@@ -1,0 +1,97 @@
+"""MoveNet SinglePose (Lightning / Thunder, any precision): preprocessing, decoding, crop tracking.
+
+Output 1x1x17x3: (y, x, score) per COCO-17 keypoint, normalized to the square model input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepose.bindings import Backend, dequantize, to_input_dtype
+from edgepose.data import COCO17_KEYPOINTS, Keypoint, Pose
+from edgepose.errors import ModelError
+from edgepose.preprocess import RoiResampler, SquareRoi
+
+# Keypoint indices used by the torso-based crop.
+_SHOULDERS = (5, 6)
+_HIPS = (11, 12)
+_TORSO = _SHOULDERS + _HIPS
+# From MoveNet's published cropping algorithm: a keypoint counts as seen above this score, and the
+# square covers 1.9x the torso extent or 1.2x the body extent from the hip centre, whichever is larger.
+CROP_KEYPOINT_SCORE = 0.2
+TORSO_EXPANSION = 1.9
+BODY_EXPANSION = 1.2
+
+
+class MoveNetSinglePose:
+    """Runs one square ROI of a frame through a MoveNet SinglePose model."""
+
+    keypoint_names = COCO17_KEYPOINTS
+
+    def __init__(self, backend: Backend, min_keypoint_score: float = CROP_KEYPOINT_SCORE):
+        inp = backend.inputs[0]
+        out = backend.outputs[0]
+        if len(inp.shape) != 4 or inp.shape[0] != 1 or inp.shape[3] != 3 or inp.shape[1] != inp.shape[2]:
+            raise ModelError(f"not a MoveNet SinglePose model: input shape {inp.shape} is not 1xNxNx3")
+        if tuple(out.shape[-2:]) != (17, 3):
+            raise ModelError(f"not a MoveNet SinglePose model: output shape {out.shape} is not 1x1x17x3")
+        self.backend = backend
+        self.min_keypoint_score = min_keypoint_score
+        self.input_size = inp.shape[1]
+        self._resample = RoiResampler(self.input_size, self.input_size)
+        self._in_spec = inp
+        self._out_spec = out
+        # Raw uint8 pixels go straight in; float or quantized inputs get one conversion per frame.
+        self._direct = inp.dtype == np.uint8 and not inp.quantized
+
+    def preprocess(self, image: np.ndarray, roi: SquareRoi) -> list[np.ndarray]:
+        pixels = self._resample(image, roi)[None]
+        if self._direct:
+            return [pixels]
+        return [to_input_dtype(pixels.astype(np.float32), self._in_spec)]
+
+    def decode(self, outputs: list[np.ndarray], roi: SquareRoi, width: int, height: int) -> Pose:
+        kps = dequantize(outputs[0], self._out_spec).reshape(17, 3)
+        xs, ys = roi.to_image(kps[:, 1], kps[:, 0])
+        xs = np.clip(xs, 0.0, width - 1.0)
+        ys = np.clip(ys, 0.0, height - 1.0)
+        return make_pose(xs, ys, kps[:, 2], self.keypoint_names, self.min_keypoint_score)
+
+
+def make_pose(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    scores: np.ndarray,
+    names: tuple[str, ...],
+    min_keypoint_score: float = CROP_KEYPOINT_SCORE,
+    pose_id: int | None = None,
+) -> Pose:
+    """A Pose with score = mean keypoint score and bbox over the confident keypoints."""
+    confident = scores >= min_keypoint_score
+    sel = confident if confident.any() else np.ones_like(confident)
+    bbox = (float(xs[sel].min()), float(ys[sel].min()), float(xs[sel].max()), float(ys[sel].max()))
+    keypoints = tuple(
+        Keypoint(n, float(x), float(y), float(s)) for n, x, y, s in zip(names, xs, ys, scores)
+    )
+    return Pose(keypoints=keypoints, score=float(scores.mean()), bbox=bbox, id=pose_id)
+
+
+def torso_crop(pose: Pose, width: int, height: int) -> SquareRoi | None:
+    """The square MoveNet's published algorithm would crop next, or None to go back to the full frame.
+
+    Centre: the hip midpoint. Half side: the larger of 1.9x the torso's and 1.2x the body's extent
+    from it, capped at the farthest frame edge from the centre.
+    """
+    scores = np.array([k.score for k in pose.keypoints])
+    seen = scores > CROP_KEYPOINT_SCORE
+    if not (seen[list(_SHOULDERS)].any() and seen[list(_HIPS)].any()):
+        return None
+    xy = np.array([(k.x, k.y) for k in pose.keypoints])
+    cx, cy = (xy[_HIPS[0]] + xy[_HIPS[1]]) / 2.0
+    torso = np.abs(xy[list(_TORSO)] - (cx, cy)).max()
+    body = np.abs(xy[seen] - (cx, cy)).max()
+    half = max(torso * TORSO_EXPANSION, body * BODY_EXPANSION)
+    half = min(half, max(cx, width - cx, cy, height - cy))
+    if half > max(width, height) / 2.0 or half < 4.0:
+        return None
+    return SquareRoi(float(cx), float(cy), float(2.0 * half))

@@ -1,0 +1,209 @@
+"""Models by name: file name, SHA-256, official URL, family, input size and keypoint layout.
+
+Resolution order for `resolve_model(x)`:
+1. `x` is a path to an existing file -> used as is (no hash to check against).
+2. `$EDGEPOSE_MODEL_DIR/<file>`
+3. `<user cache dir>/models/<file>`
+4. download from the official URL into the cache, verified by SHA-256, written atomically.
+A file found in 2 or 3 whose SHA-256 differs from the pinned one is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgepose.atomic import atomic_path
+from edgepose.data import COCO17_KEYPOINTS
+from edgepose.errors import ModelError
+
+DEFAULT_MODEL = "movenet-lightning-int8"
+_TFHUB = "https://tfhub.dev/google/lite-model/movenet"
+_CORAL = "https://raw.githubusercontent.com/google-coral/test_data/master"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    filename: str
+    url: str
+    sha256: str | None  # None: no published hash we could pin (see `source`)
+    family: str  # decoder family: "movenet"
+    task: str  # "single" or "multi"
+    input_size: tuple[int, int]  # width, height
+    precision: str
+    source: str
+    license: str = "Apache-2.0"
+    keypoints: tuple[str, ...] = COCO17_KEYPOINTS
+    edgetpu: bool = False
+    cpu_equivalent: str | None = None  # for Edge TPU builds: the model to use without a TPU
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec(
+            name="movenet-lightning-int8",
+            filename="movenet_singlepose_lightning_int8.tflite",
+            url=f"{_CORAL}/movenet_single_pose_lightning_ptq.tflite",
+            sha256="cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
+            family="movenet", task="single", input_size=(192, 192), precision="int8",
+            source="MoveNet SinglePose Lightning v4 int8 (TF Hub; google-coral/test_data)",
+        ),
+        ModelSpec(
+            name="movenet-lightning-int8-edgetpu",
+            filename="movenet_singlepose_lightning_int8_edgetpu.tflite",
+            url=f"{_CORAL}/movenet_single_pose_lightning_ptq_edgetpu.tflite",
+            sha256="25c88b77586f65c5c80d868c0555fb194f2b38c0b55aa491f4a93b7d7da58e78",
+            family="movenet", task="single", input_size=(192, 192), precision="int8",
+            source="MoveNet SinglePose Lightning v4 int8, Edge TPU build (google-coral/test_data)",
+            edgetpu=True, cpu_equivalent="movenet-lightning-int8",
+        ),
+        ModelSpec(
+            name="movenet-lightning-fp16",
+            filename="movenet_singlepose_lightning_fp16.tflite",
+            url=f"{_TFHUB}/singlepose/lightning/tflite/float16/4?lite-format=tflite",
+            sha256=None,
+            family="movenet", task="single", input_size=(192, 192), precision="fp16",
+            source="MoveNet SinglePose Lightning v4 float16 (TF Hub / Kaggle google/movenet)",
+        ),
+        ModelSpec(
+            name="movenet-thunder-int8",
+            filename="movenet_singlepose_thunder_int8.tflite",
+            url=f"{_TFHUB}/singlepose/thunder/tflite/int8/4?lite-format=tflite",
+            sha256=None,
+            family="movenet", task="single", input_size=(256, 256), precision="int8",
+            source="MoveNet SinglePose Thunder v4 int8 (TF Hub / Kaggle google/movenet)",
+        ),
+        ModelSpec(
+            name="movenet-thunder-fp16",
+            filename="movenet_singlepose_thunder_fp16.tflite",
+            url=f"{_TFHUB}/singlepose/thunder/tflite/float16/4?lite-format=tflite",
+            sha256=None,
+            family="movenet", task="single", input_size=(256, 256), precision="fp16",
+            source="MoveNet SinglePose Thunder v4 float16 (TF Hub / Kaggle google/movenet)",
+        ),
+        ModelSpec(
+            name="movenet-multipose-lightning",
+            filename="movenet_multipose_lightning_fp16.tflite",
+            url=f"{_TFHUB}/multipose/lightning/tflite/float16/1?lite-format=tflite",
+            sha256=None,
+            family="movenet", task="multi", input_size=(256, 256), precision="fp16",
+            source="MoveNet MultiPose Lightning v1 float16 (TF Hub / Kaggle google/movenet)",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path
+    name: str  # registry name, or the path as given
+    spec: ModelSpec | None
+
+
+def model_dirs() -> list[tuple[str, Path]]:
+    """Where models are looked for, in order, with a label for messages."""
+    dirs = []
+    env = os.environ.get("EDGEPOSE_MODEL_DIR")
+    if env:
+        dirs.append(("EDGEPOSE_MODEL_DIR", Path(env).expanduser()))
+    dirs.append(("cache", cache_dir()))
+    return dirs
+
+
+def cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("edgepose")) / "models"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_local(spec: ModelSpec) -> Path | None:
+    """The first copy of `spec` on disk, verified. Raises ModelError on a hash mismatch."""
+    for _, d in model_dirs():
+        p = d / spec.filename
+        if p.is_file():
+            verify(p, spec)
+            return p
+    return None
+
+
+def verify(path: Path, spec: ModelSpec) -> None:
+    if spec.sha256 is None:
+        return
+    digest = sha256_of(path)
+    if digest != spec.sha256:
+        raise ModelError(
+            f"{path} does not match the pinned SHA-256 of {spec.name} "
+            f"(got {digest[:12]}…, expected {spec.sha256[:12]}…); delete it or replace it with the official file"
+        )
+
+
+def resolve_model(model: str | os.PathLike[str], download: bool | None = None) -> ResolvedModel:
+    """Find a model by registry name or path, downloading it into the cache if allowed."""
+    text = str(model)
+    spec = REGISTRY.get(text)
+    if spec is None:
+        path = Path(text).expanduser()
+        if path.is_file():
+            return ResolvedModel(path=path, name=text, spec=_spec_for_file(path))
+        if path.suffix.lower() in (".tflite", ".onnx") or os.sep in text:
+            raise ModelError(f"model file not found: {path}")
+        raise ModelError(f"unknown model {text!r}; `edgepose models list` shows the names")
+
+    local = find_local(spec)
+    if local is not None:
+        return ResolvedModel(path=local, name=spec.name, spec=spec)
+    if download is None:
+        download = os.environ.get("EDGEPOSE_OFFLINE", "") not in ("1", "true", "yes")
+    target_dir = model_dirs()[0][1]
+    if not download:
+        raise ModelError(_missing_message(spec, target_dir, "offline mode (EDGEPOSE_OFFLINE)"))
+    return ResolvedModel(path=_download(spec), name=spec.name, spec=spec)
+
+
+def _missing_message(spec: ModelSpec, target_dir: Path, why: str) -> str:
+    return f"model {spec.name} not available ({why}): put {spec.filename} in {target_dir} (from {spec.url})"
+
+
+def _download(spec: ModelSpec) -> Path:
+    target = cache_dir() / spec.filename
+    try:
+        with urllib.request.urlopen(spec.url, timeout=30) as resp, atomic_path(target) as tmp:
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(resp, f, 1 << 20)
+            verify(tmp, spec)
+    except ModelError:
+        raise
+    except OSError as e:  # URLError, timeouts and disk errors are all OSErrors
+        reason = getattr(e, "reason", None) or e
+        raise ModelError(_missing_message(spec, model_dirs()[0][1], f"download failed: {reason}")) from e
+    return target
+
+
+def _spec_for_file(path: Path) -> ModelSpec | None:
+    """A registry entry whose file name matches `path`, so a local copy keeps its family and layout."""
+    for spec in REGISTRY.values():
+        if spec.filename == path.name:
+            return spec
+    return None
+
+
+def is_present(spec: ModelSpec) -> Path | None:
+    """Like find_local, but reports a hash mismatch as absent instead of raising."""
+    try:
+        return find_local(spec)
+    except ModelError:
+        return None
