@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import platform
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def open_model(path: str | Path, threads: int, cpu_model: str | None = None) -> 
         name = "edgetpu (tflite-runtime)"
     lib = _LIBEDGETPU.get(platform.system(), "libedgetpu.so.1")
     try:
+        # Probe the library first: the runtimes' load_delegate leaves a half-built object behind when
+        # the library is missing, and its destructor prints a stray traceback at exit.
+        ctypes.CDLL(lib)
         delegate = module.load_delegate(lib)
     except (OSError, ValueError, RuntimeError) as e:
         raise BackendError(no_tpu_message(path, cpu_model)) from e

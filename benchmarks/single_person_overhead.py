@@ -1,0 +1,133 @@
+"""End-to-end single-person frame time against the raw interpreter invoke of the same model.
+
+Both are measured in the same run, interleaved in rounds, on a real 640x480 frame, so the ratio
+holds on a shared, noisy machine even when the absolute numbers move. Target: ratio <= 1.15.
+
+    EDGEPOSE_MODEL_DIR=../shared/models python benchmarks/single_person_overhead.py \
+        --image ../shared/data/coco/000000000785.jpg --label my-laptop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgepose import PoseEstimator, PoseEstimatorOptions
+from edgepose.bindings import default_threads
+from edgepose.registry import resolve_model
+
+
+def fingerprint() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import ai_edge_litert
+
+    return {
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="movenet-lightning-int8")
+    ap.add_argument("--image", default=str(Path(__file__).resolve().parents[2] / "shared/data/coco/000000000785.jpg"))
+    ap.add_argument("--threads", type=int, default=default_threads())
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--per-round", type=int, default=10)
+    ap.add_argument("--label", default=platform.node() or "unknown")
+    ap.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<label>.json)")
+    args = ap.parse_args()
+
+    frame = np.asarray(Image.open(args.image).convert("RGB").resize((640, 480), Image.Resampling.BILINEAR))
+    frame = np.ascontiguousarray(frame)
+    resolved = resolve_model(args.model)
+
+    # The baseline: the bare LiteRT interpreter, input already in place, invoke only.
+    from ai_edge_litert.interpreter import Interpreter
+
+    raw = Interpreter(model_path=str(resolved.path), num_threads=args.threads)
+    raw.allocate_tensors()
+    inp = raw.get_input_details()[0]
+    raw.set_tensor(inp["index"], np.zeros(inp["shape"], dtype=inp["dtype"]))
+
+    est = PoseEstimator.create_from_options(
+        PoseEstimatorOptions(model=args.model, threads=args.threads, backend="litert")
+    )
+    clock = {"t": 0.0}
+
+    def video_frame() -> None:
+        clock["t"] += 33.3
+        est.estimate_video_frame(frame, clock["t"])
+
+    cases = {
+        "raw_invoke": raw.invoke,
+        "pipeline_video": video_frame,  # fast path: carried crop + One-Euro smoothing
+        "pipeline_image": lambda: est.estimate_frame(frame),  # still image: letterboxed full frame
+    }
+    for fn in cases.values():  # warm-up
+        for _ in range(5):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(args.rounds):
+        for name, fn in cases.items():
+            for _ in range(args.per_round):
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t0) * 1000.0)
+
+    def stats(xs: list[float]) -> dict:
+        xs = sorted(xs)
+        return {
+            "mean_ms": round(statistics.fmean(xs), 3),
+            "p50_ms": round(xs[len(xs) // 2], 3),
+            "p90_ms": round(xs[int(len(xs) * 0.9)], 3),
+            "min_ms": round(xs[0], 3),
+        }
+
+    result = {
+        "benchmark": "single_person_overhead",
+        "label": args.label,
+        "model": resolved.name,
+        "threads": args.threads,
+        "frame": "640x480 from " + Path(args.image).name,
+        "samples_per_case": args.rounds * args.per_round,
+        "cases": {k: stats(v) for k, v in samples.items()},
+        "fingerprint": fingerprint(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    base = result["cases"]["raw_invoke"]["p50_ms"]
+    result["ratio_p50"] = {
+        k: round(result["cases"][k]["p50_ms"] / base, 3) for k in ("pipeline_video", "pipeline_image")
+    }
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"single_person_overhead_{args.label}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for k, v in result["cases"].items():
+        print(f"{k:16s} p50 {v['p50_ms']:7.3f} ms  p90 {v['p90_ms']:7.3f} ms")
+    print(f"ratio (p50, pipeline / raw invoke): {result['ratio_p50']}  -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""The `edgepose` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edgepose.atomic import atomic_path
+from edgepose.bindings import BACKENDS
+from edgepose.drawing import draw_poses
+from edgepose.errors import EdgeposeError
+from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
+from edgepose.images import is_image_file, load_image
+from edgepose.registry import DEFAULT_MODEL, REGISTRY, is_present, model_dirs
+from edgepose.video import VideoSource, VideoWriter, is_video_file
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device human pose estimation.")
+models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
+app.add_typer(models_app, name="models")
+stderr = Console(stderr=True, highlight=False)
+
+_DEBUG = False
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr; the caller raises the returned Exit."""
+    stderr.print(f"edgepose: error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@dataclass
+class Batch:
+    """The inputs of one `run`, and what went wrong with some of them."""
+
+    items: list[Path]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def failed(self, source: str, message: str) -> None:
+        self.failures.append((source, message))
+        stderr.print(f"edgepose: error: {message}", markup=False, soft_wrap=True)
+
+
+def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
+    """Files as given; directories expanded to the images and videos directly inside them, sorted."""
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(c for c in p.iterdir() if c.is_file() and (is_image_file(c) or is_video_file(c)))
+            if not found:
+                batch.failed(str(p), f"{p}: directory has no images or videos")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            batch.failed(str(p), f"{p}: no such file or directory")
+    return out
+
+
+@app.command()
+def run(
+    inputs: Optional[list[Path]] = typer.Argument(None, help="Image files, directories, video files."),
+    camera: Optional[int] = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
+    mode: str = typer.Option("single", "--mode", help="single | multi"),
+    backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
+    draw: Optional[Path] = typer.Option(
+        None, "--draw", help="Overlay: an image file, a folder (several inputs) or a video file."
+    ),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing on video."),
+    min_score: float = typer.Option(0.15, "--min-score", help="Drop poses scoring below this."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop videos after N frames."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
+    global _DEBUG
+    _DEBUG = debug
+    if mode not in MODES:
+        raise fail(f"unknown --mode {mode!r}; choose single or multi")
+    if mode == "multi":
+        raise fail("--mode multi is not available yet; use --mode single")
+    if backend not in BACKENDS:
+        raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not inputs and camera is None:
+        raise fail("give at least one INPUT (image, folder, video) or --camera N")
+
+    batch = Batch(items=[])
+    batch.items = expand_inputs(list(inputs or []), batch)
+    options = PoseEstimatorOptions(
+        model=model, mode=mode, backend=backend, threads=threads, smoothing=smooth, min_pose_score=min_score
+    )
+    try:
+        estimator = PoseEstimator.create_from_options(options)
+    except EdgeposeError as e:
+        if debug:
+            traceback.print_exc()
+        raise fail(str(e)) from None
+
+    n_sources = len(batch.items) + (camera is not None)
+    with _json_sink(output) as sink:
+        runner = _Runner(estimator, sink, draw, n_sources, max_frames, batch)
+        with _progress(n_sources) as progress:
+            runner.progress = progress
+            for path in batch.items:
+                runner.run_path(path)
+            if camera is not None:
+                runner.run_video(None, camera)
+    if batch.failures:
+        if n_sources > 1 or len(batch.failures) > 1:
+            names = ", ".join(s for s, _ in batch.failures[:5]) + (" …" if len(batch.failures) > 5 else "")
+            stderr.print(f"edgepose: {len(batch.failures)} input(s) failed: {names}", markup=False)
+        raise typer.Exit(1)
+
+
+class _Runner:
+    def __init__(self, estimator: PoseEstimator, sink: IO[str], draw: Path | None, n_sources: int,
+                 max_frames: int | None, batch: Batch):  # fmt: skip
+        self.est = estimator
+        self.sink = sink
+        self.draw = draw
+        self.draw_is_dir = draw is not None and (n_sources > 1 or draw.is_dir())
+        self.max_frames = max_frames
+        self.batch = batch
+        self.progress: Progress | None = None
+
+    def _emit(self, result, source: str, frame: int) -> None:
+        self.sink.write(json.dumps(result.to_dict(source, frame, self.est.model_name)) + "\n")
+        self.sink.flush()
+
+    def _draw_target(self, source: Path | None, video: bool) -> Path | None:
+        if self.draw is None:
+            return None
+        if not self.draw_is_dir:
+            return self.draw
+        stem = source.stem if source is not None else "camera"
+        name = f"{stem}.mp4" if video else (source.name if source is not None else f"{stem}.jpg")
+        return self.draw / name
+
+    def run_path(self, path: Path) -> None:
+        if is_video_file(path):
+            self.run_video(path, None)
+        else:
+            self.run_image(path)
+
+    def run_image(self, path: Path) -> None:
+        try:
+            rgb = load_image(path)
+            result = self.est.estimate_frame(rgb)
+            target = self._draw_target(path, video=False)
+            if target is not None:
+                overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score)
+                with atomic_path(target) as tmp:
+                    overlay.save(tmp, format=_pil_format(target))
+            self._emit(result, str(path), 0)
+        except EdgeposeError as e:
+            self._fail(str(path), str(e))
+        except (OSError, ValueError) as e:
+            self._fail(str(path), f"{path}: {e}")
+        finally:
+            self._advance()
+
+    def run_video(self, path: Path | None, camera: int | None) -> None:
+        source_name = str(path) if path is not None else f"camera:{camera}"
+        writer: VideoWriter | None = None
+        task = None
+        try:
+            src = VideoSource.open_file(path) if path is not None else VideoSource.open_camera(camera or 0)
+            target = self._draw_target(path, video=True)
+            writer = VideoWriter(target, src.fps) if target is not None else None
+            if self.progress is not None:
+                total = src.frame_count if self.max_frames is None else min(src.frame_count or self.max_frames,
+                                                                          self.max_frames)  # fmt: skip
+                task = self.progress.add_task(Path(source_name).name, total=total)
+            self.est.reset()
+            for i, t_ms, rgb in src.frames(self.max_frames):
+                result = self.est.estimate_video_frame(rgb, t_ms)
+                if writer is not None:
+                    writer.write(np.asarray(draw_poses(rgb, result.poses, self.est.options.min_keypoint_score)))
+                self._emit(result, source_name, i)
+                if task is not None:
+                    self.progress.advance(task)
+            if writer is not None:
+                writer.close()
+        except EdgeposeError as e:
+            self._fail(source_name, str(e))
+        except KeyboardInterrupt:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            if writer is not None:
+                writer.abort()
+            if task is not None:
+                self.progress.remove_task(task)
+            self._advance()
+
+    def _fail(self, source: str, message: str) -> None:
+        if _DEBUG:
+            traceback.print_exc()
+        self.batch.failed(source, message)
+
+    def _advance(self) -> None:
+        if self.progress is not None and self.progress.task_ids:
+            self.progress.advance(self.progress.task_ids[0])
+
+
+def _pil_format(path: Path) -> str:
+    ext = path.suffix.lower()
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}.get(ext, "PNG")
+
+
+@contextlib.contextmanager
+def _json_sink(output: Path | None) -> Iterator[IO[str]]:
+    if output is None:
+        yield sys.stdout
+        return
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def _progress(n_sources: int) -> Iterator[Progress | None]:
+    """A bar on stderr for folders, batches and videos; nothing for a single photo."""
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=stderr, transient=True, disable=not stderr.is_terminal,
+    )  # fmt: skip
+    with progress:
+        progress.add_task("inputs", total=n_sources, visible=n_sources > 1)
+        yield progress
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every registry entry, and whether its file is present here."""
+    table = Table(title="edgepose models")
+    table.add_column("name", no_wrap=True)
+    for col in ("task", "input", "precision", "present", "sha256"):
+        table.add_column(col)
+    for spec in REGISTRY.values():
+        table.add_row(
+            spec.name, spec.task, f"{spec.input_size[0]}x{spec.input_size[1]}", spec.precision,
+            "yes" if is_present(spec) else "no", spec.sha256[:12] if spec.sha256 else "unpinned",
+        )  # fmt: skip
+    out = Console(width=None if sys.stdout.isatty() else 120)
+    out.print(table)
+    for label, d in model_dirs():
+        out.print(f"searched ({label}): {d}", markup=False, highlight=False)
+
+
+def main() -> None:
+    """Entry point: every EdgeposeError becomes one line on stderr; tracebacks only with --debug."""
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        stderr.print("edgepose: interrupted", markup=False)
+        sys.exit(130)
+    except EdgeposeError as e:
+        if debug:
+            traceback.print_exc()
+        stderr.print(f"edgepose: error: {e}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as e:  # a bug: still one line, the trace with --debug
+        if debug:
+            traceback.print_exc()
+        stderr.print(f"edgepose: internal error: {type(e).__name__}: {e} (run with --debug for the trace)",
+                     markup=False, soft_wrap=True)  # fmt: skip
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Shared fixtures: the real weights and photos in ../shared, found through EDGEPOSE_MODEL_DIR.
+
+A missing file fails the run loudly; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.data import COCO17_SIGMAS
+from edgepose.registry import REGISTRY
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("EDGEPOSE_DATA_DIR", REPO.parent / "shared" / "data"))
+REQUIRED_MODELS = ("movenet-lightning-int8", "movenet-lightning-int8-edgetpu")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    model_dir = os.environ.get("EDGEPOSE_MODEL_DIR")
+    if not model_dir:
+        raise pytest.UsageError("set EDGEPOSE_MODEL_DIR to the folder with the real model files (../shared/models)")
+    missing = [REGISTRY[n].filename for n in REQUIRED_MODELS if not (Path(model_dir) / REGISTRY[n].filename).is_file()]
+    if missing:
+        raise pytest.UsageError(f"missing model files in EDGEPOSE_MODEL_DIR={model_dir}: {', '.join(missing)}")
+    if not (DATA_DIR / "coco" / "test_coco.json").is_file():
+        raise pytest.UsageError(f"missing test data: {DATA_DIR}/coco/test_coco.json (set EDGEPOSE_DATA_DIR)")
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    return Path(os.environ["EDGEPOSE_MODEL_DIR"])
+
+
+@pytest.fixture(scope="session")
+def movenet_path(model_dir: Path) -> Path:
+    return model_dir / REGISTRY["movenet-lightning-int8"].filename
+
+
+@pytest.fixture(scope="session")
+def edgetpu_path(model_dir: Path) -> Path:
+    return model_dir / REGISTRY["movenet-lightning-int8-edgetpu"].filename
+
+
+@pytest.fixture(scope="session")
+def coco() -> dict:
+    return json.loads((DATA_DIR / "coco" / "test_coco.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def one_person_photo() -> Path:
+    return DATA_DIR / "coco" / "000000000785.jpg"
+
+
+@pytest.fixture(scope="session")
+def demo_video() -> Path:
+    return DATA_DIR / "video" / "demo.mp4"
+
+
+@pytest.fixture(scope="session")
+def estimator():
+    from edgepose import PoseEstimator
+
+    with PoseEstimator.create_from_model("movenet-lightning-int8", threads=2) as est:
+        yield est
+
+
+def gt_for(coco: dict, file_name: str) -> list[dict]:
+    image_id = next(i["id"] for i in coco["images"] if i["file_name"] == file_name)
+    return [a for a in coco["annotations"] if a["image_id"] == image_id and a["num_keypoints"] > 0]
+
+
+def oks(pred_xy: np.ndarray, ann: dict) -> float:
+    """COCO object keypoint similarity of one predicted pose against one annotation."""
+    gt = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+    visible = gt[:, 2] > 0
+    d2 = ((pred_xy[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
+    k2 = (2 * np.asarray(COCO17_SIGMAS)) ** 2
+    e = d2 / k2 / (ann["area"] + np.spacing(1)) / 2
+    return float(np.exp(-e)[visible].mean())
+
+
+def pose_xy(pose) -> np.ndarray:
+    return np.array([(k.x, k.y) for k in pose.keypoints])
