@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import default_threads
 from edgepose.registry import resolve_model
+from PIL import Image
 
 
 def fingerprint() -> dict:
@@ -120,7 +119,8 @@ def main() -> int:
     result["ratio_p50"] = {
         k: round(result["cases"][k]["p50_ms"] / base, 3) for k in ("pipeline_video", "pipeline_image")
     }
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"single_person_overhead_{args.label}.json"
+    default_out = Path(__file__).parent / "results" / f"single_person_overhead_{args.label}.json"
+    out = Path(args.out) if args.out else default_out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     for k, v in result["cases"].items():

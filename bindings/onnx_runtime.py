@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from edgepose.bindings.base import Backend, TensorSpec
 from edgepose.errors import BackendError, ModelError
 
@@ -49,7 +48,7 @@ class OnnxRuntimeBackend(Backend):
         self._in_names = [s.name for s in self.inputs]
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return self._sess.run(None, dict(zip(self._in_names, inputs)))
+        return self._sess.run(None, dict(zip(self._in_names, inputs, strict=False)))
 
 
 def open_model(path: str | Path, threads: int) -> OnnxRuntimeBackend:

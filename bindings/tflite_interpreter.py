@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from edgepose.bindings.base import Backend, TensorSpec
 from edgepose.errors import ModelError
 
@@ -77,7 +76,7 @@ class TFLiteInterpreterBackend(Backend):
         self._out_idx = [d["index"] for d in out_details]
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        for idx, x in zip(self._in_idx, inputs):
+        for idx, x in zip(self._in_idx, inputs, strict=False):
             self._interp.set_tensor(idx, x)
         self._interp.invoke()
         return [self._interp.get_tensor(i) for i in self._out_idx]

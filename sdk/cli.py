@@ -9,14 +9,10 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-
 from edgepose.atomic import atomic_path
 from edgepose.bindings import BACKENDS
 from edgepose.drawing import draw_poses
@@ -25,6 +21,9 @@ from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
 from edgepose.images import is_image_file, load_image
 from edgepose.registry import DEFAULT_MODEL, REGISTRY, is_present, model_dirs
 from edgepose.video import VideoSource, VideoWriter, is_video_file
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device human pose estimation.")
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
@@ -70,19 +69,19 @@ def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
 
 @app.command()
 def run(
-    inputs: Optional[list[Path]] = typer.Argument(None, help="Image files, directories, video files."),
-    camera: Optional[int] = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
+    inputs: list[Path] | None = typer.Argument(None, help="Image files, directories, video files."),
+    camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
     mode: str = typer.Option("single", "--mode", help="single | multi"),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
-    draw: Optional[Path] = typer.Option(
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
+    draw: Path | None = typer.Option(
         None, "--draw", help="Overlay: an image file, a folder (several inputs) or a video file."
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing on video."),
     min_score: float = typer.Option(0.15, "--min-score", help="Drop poses scoring below this."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop videos after N frames."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop videos after N frames."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 from edgepose.data import COCO17_SKELETON, Pose
 from edgepose.images import ImageInput, load_image
+from PIL import Image, ImageDraw
 
 _LEFT = (255, 140, 0)
 _RIGHT = (0, 190, 255)
@@ -39,7 +38,7 @@ def draw_poses(
             if a < len(kps) and b < len(kps) and ok[a] and ok[b]:
                 color = _side(kps[b].name) if _side(kps[a].name) == _side(kps[b].name) else _CENTER
                 draw.line([(kps[a].x, kps[a].y), (kps[b].x, kps[b].y)], fill=color, width=width)
-        for k, good in zip(kps, ok):
+        for k, good in zip(kps, ok, strict=False):
             if good:
                 draw.ellipse(
                     [k.x - radius, k.y - radius, k.x + radius, k.y + radius], fill=_side(k.name), outline=(0, 0, 0)

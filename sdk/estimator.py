@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from edgepose.bindings import Backend, open_backend
 from edgepose.data import FrameResult, Pose, Timings
 from edgepose.errors import EdgeposeError, ModelError

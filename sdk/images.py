@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
+from edgepose.errors import ImageError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from edgepose.errors import ImageError
-
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | Image.Image | np.ndarray
 
 # Larger images are refused before their pixels are decoded (decompression bombs). 100 MP covers
 # every phone camera; edge pipelines resize far below this anyway.

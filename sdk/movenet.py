@@ -6,7 +6,6 @@ Output 1x1x17x3: (y, x, score) per COCO-17 keypoint, normalized to the square mo
 from __future__ import annotations
 
 import numpy as np
-
 from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.data import COCO17_KEYPOINTS, Keypoint, Pose
 from edgepose.errors import ModelError
@@ -71,7 +70,7 @@ def make_pose(
     sel = confident if confident.any() else np.ones_like(confident)
     bbox = (float(xs[sel].min()), float(ys[sel].min()), float(xs[sel].max()), float(ys[sel].max()))
     keypoints = tuple(
-        Keypoint(n, float(x), float(y), float(s)) for n, x, y, s in zip(names, xs, ys, scores)
+        Keypoint(n, float(x), float(y), float(s)) for n, x, y, s in zip(names, xs, ys, scores, strict=False)
     )
     return Pose(keypoints=keypoints, score=float(scores.mean()), bbox=bbox, id=pose_id)
 

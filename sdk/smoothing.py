@@ -10,14 +10,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OneEuroParams:
-    """Defaults tuned for coordinates normalized by the frame's longer side.
+    """Defaults tuned for coordinates normalized by the frame's longer side, at 30 fps: they cut
+    2 px keypoint jitter on a 640 px frame ~2.7x at rest and lag under 0.5% of the frame when a
+    keypoint crosses 80% of the frame in one second (tests/test_smoothing_and_geometry.py).
 
     min_cutoff (Hz) sets the jitter removed at rest; beta raises the cutoff with speed so fast
     motion is not lagged; d_cutoff (Hz) smooths the speed estimate itself.
     """
 
-    min_cutoff: float = 1.0
-    beta: float = 10.0
+    min_cutoff: float = 0.3
+    beta: float = 30.0
     d_cutoff: float = 1.0
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from edgepose.data import COCO17_SIGMAS
 from edgepose.registry import REGISTRY
 
