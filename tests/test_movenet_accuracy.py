@@ -18,7 +18,7 @@ def test_one_person_photo_reaches_oks_080(estimator, one_person_photo, coco):
     assert [k.name for k in pose.keypoints] == list(COCO17_KEYPOINTS)
     ann = gt_for(coco, "000000000785.jpg")[0]
     score = oks(pose_xy(pose), ann)
-    assert score >= 0.80, score
+    assert score >= 0.90, score  # 0.83 from the letterboxed pass alone, 0.98 after the crop pass
     # bbox covers the confident keypoints and sits inside the image
     x0, y0, x1, y1 = pose.bbox
     assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 425
@@ -71,7 +71,8 @@ def _run_sequence(est, photo, ann):
 def test_video_fast_path_tracks_with_crops(one_person_photo, coco):
     photo = np.asarray(Image.open(one_person_photo).convert("RGB"))
     ann = gt_for(coco, "000000000785.jpg")[0]
-    options = PoseEstimatorOptions(threads=2, smoothing=False)
+    # Stills without the refining second pass: the letterboxed full frame, the fallback of the fast path.
+    options = PoseEstimatorOptions(threads=2, smoothing=False, refine_stills=False)
     with PoseEstimator.create_from_options(options) as est:
         video, still, crops = _run_sequence(est, photo, ann)
     # After the first frame every frame should run on the crop carried from the previous one.

@@ -1,0 +1,54 @@
+"""Why still images are letterboxed: OKS of letterbox vs centre-crop input on the shared COCO photos.
+
+For each photo the single-person pose is scored against its best-matching ground-truth person
+(a single-person model picks one person; multi-person scoring is the multi mode's job).
+
+    EDGEPOSE_MODEL_DIR=../shared/models python benchmarks/letterbox_vs_crop.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgepose import PoseEstimator
+from edgepose.data import Timings
+from edgepose.images import load_image
+from edgepose.movenet import torso_crop
+from edgepose.preprocess import SquareRoi
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.conftest import DATA_DIR, oks, pose_xy  # noqa: E402
+
+
+def main() -> int:
+    coco = json.loads((DATA_DIR / "coco" / "test_coco.json").read_text())
+    est = PoseEstimator.create_from_model("movenet-lightning-int8")
+    rows = {}
+    for img in coco["images"]:
+        anns = [a for a in coco["annotations"] if a["image_id"] == img["id"] and a["num_keypoints"] > 0]
+        rgb = load_image(DATA_DIR / "coco" / img["file_name"])
+        h, w = rgb.shape[:2]
+        row = {}
+        for name, roi in (("letterbox", SquareRoi.letterbox(w, h)), ("center_crop", SquareRoi.center_crop(w, h))):
+            pose = est._run(rgb, roi, Timings())
+            row[name] = round(max(oks(pose_xy(pose), a) for a in anns), 3)
+            if name == "letterbox":
+                crop = torso_crop(pose, w, h)
+                refined = est._run(rgb, crop, Timings()) if crop is not None else pose
+                row["letterbox_then_crop"] = round(max(oks(pose_xy(refined), a) for a in anns), 3)
+        row["estimate (default)"] = round(max(oks(pose_xy(p), a) for a in anns for p in est.estimate(rgb)), 3)
+        rows[img["file_name"]] = row
+    mean = {k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k in next(iter(rows.values()))}
+    result = {"per_image_best_oks": rows, "mean": mean}
+    out = Path(__file__).parent / "results" / "letterbox_vs_crop.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
