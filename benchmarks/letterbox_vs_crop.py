@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from edgepose import PoseEstimator
 from edgepose.data import Timings
 from edgepose.images import load_image
@@ -34,12 +33,12 @@ def main() -> int:
         h, w = rgb.shape[:2]
         row = {}
         for name, roi in (("letterbox", SquareRoi.letterbox(w, h)), ("center_crop", SquareRoi.center_crop(w, h))):
-            pose = est._run(rgb, roi, Timings())
-            row[name] = round(max(oks(pose_xy(pose), a) for a in anns), 3)
+            kps = est._run(rgb, roi, Timings())
+            row[name] = round(max(oks(kps[:, :2], a) for a in anns), 3)
             if name == "letterbox":
-                crop = torso_crop(pose, w, h)
-                refined = est._run(rgb, crop, Timings()) if crop is not None else pose
-                row["letterbox_then_crop"] = round(max(oks(pose_xy(refined), a) for a in anns), 3)
+                crop = torso_crop(kps, w, h)
+                refined = est._run(rgb, crop, Timings()) if crop is not None else kps
+                row["letterbox_then_crop"] = round(max(oks(refined[:, :2], a) for a in anns), 3)
         row["estimate (default)"] = round(max(oks(pose_xy(p), a) for a in anns for p in est.estimate(rgb)), 3)
         rows[img["file_name"]] = row
     mean = {k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k in next(iter(rows.values()))}

@@ -17,7 +17,7 @@ from edgepose.bindings import Backend, open_backend
 from edgepose.data import FrameResult, Pose, Timings
 from edgepose.errors import EdgeposeError, ModelError
 from edgepose.images import ImageInput, load_image
-from edgepose.movenet import MoveNetSinglePose, make_pose, torso_crop
+from edgepose.movenet import MoveNetSinglePose, torso_crop
 from edgepose.preprocess import SquareRoi
 from edgepose.registry import DEFAULT_MODEL, resolve_model
 from edgepose.smoothing import OneEuroFilter, OneEuroParams
@@ -102,16 +102,16 @@ class PoseEstimator:
         h, w = rgb.shape[:2]
         timings = Timings()
         roi = SquareRoi.letterbox(w, h)
-        pose = self._run(rgb, roi, timings)
-        crop = torso_crop(pose, w, h) if self.options.refine_stills else None
+        kps = self._run(rgb, roi, timings)
+        crop = torso_crop(kps, w, h) if self.options.refine_stills else None
         if crop is not None:
             refined = self._run(rgb, crop, timings)
             # The crop's score is not comparable with the letterbox's (the person is 2-4x larger in
             # it); the crop wins unless the person vanished from it.
-            if refined.score >= self.options.min_pose_score:
-                pose, roi = refined, crop
+            if refined[:, 2].mean() >= self.options.min_pose_score:
+                kps, roi = refined, crop
         t0 = time.perf_counter()
-        poses = [pose] if pose.score >= self.options.min_pose_score else []
+        poses = [self.model.to_pose(kps)] if kps[:, 2].mean() >= self.options.min_pose_score else []
         timings.postprocess += (time.perf_counter() - t0) * 1000
         return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
 
@@ -131,22 +131,23 @@ class PoseEstimator:
         timings = Timings()
         full = SquareRoi.letterbox(w, h)
         roi = self._roi if (self._roi is not None and self.options.roi_tracking) else full
-        pose = self._run(rgb, roi, timings)
-        if pose.score < self.options.min_pose_score and roi is not full:
+        kps = self._run(rgb, roi, timings)
+        if kps[:, 2].mean() < self.options.min_pose_score and roi is not full:
             # Lost the person inside the carried crop: look at the whole frame before giving up.
             roi = full
-            pose = self._run(rgb, roi, timings)
+            kps = self._run(rgb, roi, timings)
 
         t0 = time.perf_counter()
-        if pose.score < self.options.min_pose_score:
+        if kps[:, 2].mean() < self.options.min_pose_score:
             self._roi = None
             self._smoother.reset()
             poses: list[Pose] = []
         else:
-            self._roi = torso_crop(pose, w, h)
+            self._roi = torso_crop(kps, w, h)
             if self.options.smoothing:
-                pose = self._smooth(pose, timestamp_ms / 1000.0, max(w, h))
-            poses = [pose]
+                scale = float(max(w, h))
+                kps[:, :2] = self._smoother(kps[:, :2] / scale, timestamp_ms / 1000.0) * scale
+            poses = [self.model.to_pose(kps)]
         timings.postprocess += (time.perf_counter() - t0) * 1000
         return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
 
@@ -157,23 +158,15 @@ class PoseEstimator:
         self._smoother.reset()
 
     # Internals --------------------------------------------------------------------------------
-    def _run(self, rgb: np.ndarray, roi: SquareRoi, timings: Timings) -> Pose:
+    def _run(self, rgb: np.ndarray, roi: SquareRoi, timings: Timings) -> np.ndarray:
         t0 = time.perf_counter()
         inputs = self.model.preprocess(rgb, roi)
         t1 = time.perf_counter()
         outputs = self.backend.run(inputs)
         t2 = time.perf_counter()
-        pose = self.model.decode(outputs, roi, rgb.shape[1], rgb.shape[0])
+        kps = self.model.decode(outputs, roi, rgb.shape[1], rgb.shape[0])
         t3 = time.perf_counter()
         timings.preprocess += (t1 - t0) * 1000
         timings.inference += (t2 - t1) * 1000
         timings.postprocess += (t3 - t2) * 1000
-        return pose
-
-    def _smooth(self, pose: Pose, t: float, scale: float) -> Pose:
-        xy = np.array([(k.x, k.y) for k in pose.keypoints]) / scale
-        xy = self._smoother(xy, t) * scale
-        scores = np.array([k.score for k in pose.keypoints])
-        return make_pose(
-            xy[:, 0], xy[:, 1], scores, self.model.keypoint_names, self.options.min_keypoint_score, pose.id
-        )
+        return kps

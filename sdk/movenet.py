@@ -49,43 +49,47 @@ class MoveNetSinglePose:
             return [pixels]
         return [to_input_dtype(pixels.astype(np.float32), self._in_spec)]
 
-    def decode(self, outputs: list[np.ndarray], roi: SquareRoi, width: int, height: int) -> Pose:
+    def decode(self, outputs: list[np.ndarray], roi: SquareRoi, width: int, height: int) -> np.ndarray:
+        """17x3 array of (x, y, score), x and y in original-image pixels."""
         kps = dequantize(outputs[0], self._out_spec).reshape(17, 3)
-        xs, ys = roi.to_image(kps[:, 1], kps[:, 0])
-        xs = np.clip(xs, 0.0, width - 1.0)
-        ys = np.clip(ys, 0.0, height - 1.0)
-        return make_pose(xs, ys, kps[:, 2], self.keypoint_names, self.min_keypoint_score)
+        out = np.empty((17, 3), dtype=np.float64)
+        out[:, 0], out[:, 1] = roi.to_image(kps[:, 1], kps[:, 0])
+        np.clip(out[:, 0], 0.0, width - 1.0, out=out[:, 0])
+        np.clip(out[:, 1], 0.0, height - 1.0, out=out[:, 1])
+        out[:, 2] = kps[:, 2]
+        return out
+
+    def to_pose(self, kps: np.ndarray, pose_id: int | None = None) -> Pose:
+        return make_pose(kps, self.keypoint_names, self.min_keypoint_score, pose_id)
 
 
 def make_pose(
-    xs: np.ndarray,
-    ys: np.ndarray,
-    scores: np.ndarray,
+    kps: np.ndarray,
     names: tuple[str, ...],
     min_keypoint_score: float = CROP_KEYPOINT_SCORE,
     pose_id: int | None = None,
 ) -> Pose:
-    """A Pose with score = mean keypoint score and bbox over the confident keypoints."""
+    """A Pose from an Nx3 (x, y, score) array: score = mean keypoint score, bbox over confident ones."""
+    scores = kps[:, 2]
     confident = scores >= min_keypoint_score
-    sel = confident if confident.any() else np.ones_like(confident)
-    bbox = (float(xs[sel].min()), float(ys[sel].min()), float(xs[sel].max()), float(ys[sel].max()))
-    keypoints = tuple(
-        Keypoint(n, float(x), float(y), float(s)) for n, x, y, s in zip(names, xs, ys, scores, strict=False)
-    )
+    sel = kps[confident] if confident.any() else kps
+    lo = sel[:, :2].min(axis=0)
+    hi = sel[:, :2].max(axis=0)
+    bbox = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    keypoints = tuple(Keypoint(n, x, y, s) for n, (x, y, s) in zip(names, kps.tolist()))
     return Pose(keypoints=keypoints, score=float(scores.mean()), bbox=bbox, id=pose_id)
 
 
-def torso_crop(pose: Pose, width: int, height: int) -> SquareRoi | None:
+def torso_crop(kps: np.ndarray, width: int, height: int) -> SquareRoi | None:
     """The square MoveNet's published algorithm would crop next, or None to go back to the full frame.
 
-    Centre: the hip midpoint. Half side: the larger of 1.9x the torso's and 1.2x the body's extent
-    from it, capped at the farthest frame edge from the centre.
+    `kps`: 17x3 (x, y, score) in pixels. Centre: the hip midpoint. Half side: the larger of 1.9x the
+    torso's and 1.2x the body's extent from it, capped at the farthest frame edge from the centre.
     """
-    scores = np.array([k.score for k in pose.keypoints])
-    seen = scores > CROP_KEYPOINT_SCORE
+    seen = kps[:, 2] > CROP_KEYPOINT_SCORE
     if not (seen[list(_SHOULDERS)].any() and seen[list(_HIPS)].any()):
         return None
-    xy = np.array([(k.x, k.y) for k in pose.keypoints])
+    xy = kps[:, :2]
     cx, cy = (xy[_HIPS[0]] + xy[_HIPS[1]]) / 2.0
     torso = np.abs(xy[list(_TORSO)] - (cx, cy)).max()
     body = np.abs(xy[seen] - (cx, cy)).max()

@@ -33,26 +33,27 @@ def test_roi_maps_back_to_pixels():
     assert x.tolist() == [0.0, 320.0, 640.0] and y.tolist() == [-80.0, 240.0, 560.0]
 
 
+def _kps_at(points: dict[str, tuple[float, float]], score: float = 0.9) -> np.ndarray:
+    return np.array([(*points.get(n, (0, 0)), score if n in points else 0.0) for n in COCO17_KEYPOINTS], float)
+
+
 def _pose_at(points: dict[str, tuple[float, float]], score: float = 0.9) -> Pose:
-    xs = np.array([points.get(n, (0, 0))[0] for n in COCO17_KEYPOINTS], float)
-    ys = np.array([points.get(n, (0, 0))[1] for n in COCO17_KEYPOINTS], float)
-    scores = np.array([score if n in points else 0.0 for n in COCO17_KEYPOINTS])
-    return make_pose(xs, ys, scores, COCO17_KEYPOINTS)
+    return make_pose(_kps_at(points, score), COCO17_KEYPOINTS)
 
 
 def test_torso_crop_centres_on_hips_and_covers_the_body():
-    pose = _pose_at({
+    kps = _kps_at({
         "left_shoulder": (300, 100), "right_shoulder": (260, 100),
         "left_hip": (300, 200), "right_hip": (260, 200), "left_ankle": (300, 350),
     })  # fmt: skip
-    roi = torso_crop(pose, 640, 480)
+    roi = torso_crop(kps, 640, 480)
     assert (roi.cx, roi.cy) == (280.0, 200.0)
     # torso reaches 100 px from the hip centre (x1.9 = 190), the ankle 150 px (x1.2 = 180)
     assert roi.size == pytest.approx(380.0)
 
 
 def test_torso_crop_gives_up_without_a_torso():
-    assert torso_crop(_pose_at({"nose": (100, 100), "left_wrist": (120, 140)}), 640, 480) is None
+    assert torso_crop(_kps_at({"nose": (100, 100), "left_wrist": (120, 140)}), 640, 480) is None
 
 
 def test_pose_bbox_uses_confident_keypoints_only():
