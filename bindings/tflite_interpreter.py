@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from edgepose.bindings.base import Backend, TensorSpec
 from edgepose.errors import ModelError
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence the runtime's C++ INFO lines ("Created TensorFlow Lite XNNPACK delegate") while loading.
-
-    Errors still reach the user: the runtime raises them as Python exceptions, which we re-word.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (embedded interpreters, some test runners)
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+from edgepose.native_stderr import quiet_native_stderr
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:
@@ -60,7 +37,7 @@ class TFLiteInterpreterBackend(Backend):
         self.name = name
         self.threads = threads
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 self._interp = interpreter_cls(
                     model_path=str(path), num_threads=threads, experimental_delegates=delegates
                 )

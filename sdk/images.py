@@ -53,7 +53,7 @@ def _check_size(size: tuple[int, int], name: str) -> None:
     if w <= 0 or h <= 0:
         raise ImageError(f"{name}: image has no pixels ({w}x{h})")
     if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-        raise ImageError(f"{name}: image dimensions {w}x{h} exceed the limit of {MAX_PIXELS} pixels")
+        raise ImageError(f"{name}: image too large ({w}x{h}; the limit is {MAX_PIXELS} pixels)")
 
 
 def _from_pil(im: Image.Image, name: str) -> np.ndarray:

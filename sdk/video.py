@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from edgepose.errors import VideoError
+from edgepose.native_stderr import quiet_native_stderr
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -38,7 +39,8 @@ class VideoSource:
         cv2 = _cv2()
         if not path.is_file():
             raise VideoError(f"{path}: no such file")
-        cap = cv2.VideoCapture(str(path))
+        with quiet_native_stderr():
+            cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise VideoError(f"{path}: cannot open as a video (corrupt file or unsupported codec)")
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -47,7 +49,8 @@ class VideoSource:
     @classmethod
     def open_camera(cls, index: int) -> VideoSource:
         cv2 = _cv2()
-        cap = cv2.VideoCapture(index)
+        with quiet_native_stderr():
+            cap = cv2.VideoCapture(index)
         if not cap.isOpened():
             raise VideoError(f"camera {index}: cannot open (no such device, or it is busy)")
         return cls(f"camera:{index}", _fps(cap, cv2), None, cap)
@@ -58,7 +61,8 @@ class VideoSource:
         i = 0
         try:
             while max_frames is None or i < max_frames:
-                ok, bgr = cap.read()
+                with quiet_native_stderr():
+                    ok, bgr = cap.read()
                 if not ok or bgr is None:
                     break
                 yield i, i * 1000.0 / self.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
