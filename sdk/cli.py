@@ -166,6 +166,8 @@ class _Runner:
             self._emit(result, str(path), 0)
         except EdgeposeError as e:
             self._fail(str(path), str(e))
+        except BrokenPipeError:  # `edgepose run ... | head`: click ends the run quietly
+            raise
         except (OSError, ValueError) as e:
             self._fail(str(path), f"{path}: {e}")
         finally:

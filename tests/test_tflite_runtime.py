@@ -1,0 +1,32 @@
+"""The tflite-runtime fallback with the real package. CI's numpy-1.26 stage installs tflite-runtime
+2.14 (it needs numpy<2); the main stage has none, and must then say how to get it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from edgepose import PoseEstimator
+from edgepose.bindings import open_backend
+from edgepose.errors import BackendError
+
+from tests.conftest import pose_xy
+
+
+def _installed() -> bool:
+    return importlib.util.find_spec("tflite_runtime") is not None
+
+
+def test_tflite_runtime_gives_litert_keypoints_or_a_clear_error(movenet_path, one_person_photo):
+    if not _installed():
+        with pytest.raises(BackendError, match="pip install tflite-runtime"):
+            open_backend(movenet_path, backend="tflite-runtime")
+        return
+    with PoseEstimator.create_from_model(backend="tflite-runtime", threads=1) as fallback, \
+         PoseEstimator.create_from_model(backend="litert", threads=1) as litert:  # fmt: skip
+        assert fallback.backend.name == "tflite-runtime"
+        a = pose_xy(fallback.estimate(one_person_photo)[0])
+        b = pose_xy(litert.estimate(one_person_photo)[0])
+    # Same model, same kernels family: the keypoints agree to a fraction of a pixel.
+    assert np.abs(a - b).max() < 1.0
