@@ -197,13 +197,13 @@ class _Runner:
                 writer.close()
         except EdgeposeError as e:
             self._fail(source_name, str(e))
-        except KeyboardInterrupt:
-            if writer is not None:
-                writer.abort()
+        except BrokenPipeError:
             raise
+        except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
+            self._fail(source_name, f"{source_name}: {e}")
         finally:
             if writer is not None:
-                writer.abort()
+                writer.abort()  # removes the partial file unless close() already renamed it
             if task is not None:
                 self.progress.remove_task(task)
             self._advance()
