@@ -120,7 +120,7 @@ def run(
     if batch.failures:
         if n_sources > 1 or len(batch.failures) > 1:
             names = ", ".join(s for s, _ in batch.failures[:5]) + (" …" if len(batch.failures) > 5 else "")
-            stderr.print(f"edgepose: {len(batch.failures)} input(s) failed: {names}", markup=False)
+            stderr.print(f"edgepose: {len(batch.failures)} input(s) failed: {names}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
