@@ -24,6 +24,9 @@ from edgepose.errors import ModelError
 DEFAULT_MODEL = "movenet-lightning-int8"
 _TFHUB = "https://tfhub.dev/google/lite-model/movenet"
 _CORAL = "https://raw.githubusercontent.com/google-coral/test_data/master"
+# The two int8 Lightning hashes are those of the files in ../shared/models. The fp16, Thunder and
+# MultiPose files are not available offline here: their hashes are the ones public projects pin for
+# the same TF Hub URLs (several independent pins each, with matching byte sizes), not hashed by us.
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class ModelSpec:
     name: str
     filename: str
     url: str
-    sha256: str | None  # None: no published hash we could pin (see `source`)
+    sha256: str | None  # None: no hash to check a download against
     family: str  # decoder family: "movenet"
     task: str  # "single" or "multi"
     input_size: tuple[int, int]  # width, height
@@ -67,7 +70,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="movenet-lightning-fp16",
             filename="movenet_singlepose_lightning_fp16.tflite",
             url=f"{_TFHUB}/singlepose/lightning/tflite/float16/4?lite-format=tflite",
-            sha256=None,
+            sha256="0fac2226112d0371903ca86e3853cec24ef603a0b2f96f589b180f0ebdd135ab",
             family="movenet", task="single", input_size=(192, 192), precision="fp16",
             source="MoveNet SinglePose Lightning v4 float16 (TF Hub / Kaggle google/movenet)",
         ),
@@ -75,7 +78,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="movenet-thunder-int8",
             filename="movenet_singlepose_thunder_int8.tflite",
             url=f"{_TFHUB}/singlepose/thunder/tflite/int8/4?lite-format=tflite",
-            sha256=None,
+            sha256="b72fed22707cd6fb94b5a248b9bddb9c062b9f445471b4fa263407cf6d222011",
             family="movenet", task="single", input_size=(256, 256), precision="int8",
             source="MoveNet SinglePose Thunder v4 int8 (TF Hub / Kaggle google/movenet)",
         ),
@@ -83,7 +86,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="movenet-thunder-fp16",
             filename="movenet_singlepose_thunder_fp16.tflite",
             url=f"{_TFHUB}/singlepose/thunder/tflite/float16/4?lite-format=tflite",
-            sha256=None,
+            sha256="41641538679ec79b07d4101e591dda47d098c09af29607674b2a40b8a3798dd3",
             family="movenet", task="single", input_size=(256, 256), precision="fp16",
             source="MoveNet SinglePose Thunder v4 float16 (TF Hub / Kaggle google/movenet)",
         ),
@@ -91,7 +94,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="movenet-multipose-lightning",
             filename="movenet_multipose_lightning_fp16.tflite",
             url=f"{_TFHUB}/multipose/lightning/tflite/float16/1?lite-format=tflite",
-            sha256=None,
+            sha256="d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd",
             family="movenet", task="multi", input_size=(256, 256), precision="fp16",
             source="MoveNet MultiPose Lightning v1 float16 (TF Hub / Kaggle google/movenet)",
         ),

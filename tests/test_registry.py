@@ -17,6 +17,8 @@ def test_registry_has_the_required_names():
         spec = REGISTRY[name]
         assert spec.url.startswith("https://") and spec.filename.endswith(".tflite")
         assert spec.family == "movenet" and len(spec.keypoints) == 17
+        # every download is verified against a pinned hash
+        assert spec.sha256 is not None and len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
     assert REGISTRY["movenet-lightning-int8-edgetpu"].cpu_equivalent == "movenet-lightning-int8"
 
 
