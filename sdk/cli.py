@@ -17,7 +17,7 @@ from edgepose.atomic import atomic_path
 from edgepose.bindings import BACKENDS
 from edgepose.drawing import draw_poses
 from edgepose.errors import EdgeposeError
-from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
+from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 from edgepose.images import is_image_file, load_image
 from edgepose.registry import DEFAULT_MODEL, REGISTRY, is_present, model_dirs
 from edgepose.video import VideoSource, VideoWriter, is_video_file
@@ -87,10 +87,6 @@ def run(
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
     global _DEBUG
     _DEBUG = debug
-    if mode not in MODES:
-        raise fail(f"unknown --mode {mode!r}; choose single or multi")
-    if mode == "multi":
-        raise fail("--mode multi is not available yet; use --mode single")
     if backend not in BACKENDS:
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not inputs and camera is None:
