@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from edgepose.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,20 @@ class Backend(ABC):
     @abstractmethod
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Feed `inputs` (already in the input specs' dtypes), invoke, return the outputs in spec order."""
+
+    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run N images at once (inputs with a leading batch dimension N); outputs stacked along it.
+
+        This default loops with one invoke per image on the already-allocated tensors; backends that
+        can resize the batch dimension do it in one invoke.
+        """
+        n = inputs[0].shape[0]
+        per_image = [self.run([x[i : i + 1] for x in inputs]) for i in range(n)]
+        return [np.concatenate([out[k] for out in per_image]) for k in range(len(per_image[0]))]
+
+    def resize_input(self, shape: Sequence[int]) -> None:
+        """Give input 0 a new shape (models with dynamic height/width, such as MoveNet MultiPose)."""
+        raise ModelError(f"{self.name} cannot resize the input of this model")
 
     def describe(self) -> str:
         return f"{self.name} ({self.threads} threads)"

@@ -51,9 +51,57 @@ class TFLiteInterpreterBackend(Backend):
         self.outputs = tuple(_spec(d) for d in out_details)
         self._in_idx = [d["index"] for d in in_details]
         self._out_idx = [d["index"] for d in out_details]
+        self._batch = 1
+        self._single_outputs = self.outputs
+        # None: not tried yet. Some graphs (MoveNet's GATHER_ND) only run with batch 1.
+        self._batchable: bool | None = None
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         for idx, x in zip(self._in_idx, inputs, strict=False):
             self._interp.set_tensor(idx, x)
         self._interp.invoke()
         return [self._interp.get_tensor(i) for i in self._out_idx]
+
+    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        n = inputs[0].shape[0]
+        if n == 1 or self._batchable is False:
+            return self._loop(inputs)
+        try:
+            self._set_batch(n)
+            outputs = self.run(inputs)
+        except (ValueError, RuntimeError):
+            outputs = None
+        # A graph with a hard-coded reshape runs but folds the batch into another axis: not usable.
+        if outputs is None or any(o.shape != (n, *s.shape[1:]) for o, s in zip(outputs, self._single_outputs)):
+            self._batchable = False
+            return self._loop(inputs)
+        self._batchable = True
+        return outputs
+
+    def resize_input(self, shape: Sequence[int]) -> None:
+        shape = [int(d) for d in shape]
+        if list(self.inputs[0].shape) == shape:
+            return
+        try:
+            self._interp.resize_tensor_input(self._in_idx[0], shape, strict=False)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.name} cannot resize the model input to {shape}: {e}") from e
+        self._refresh_specs()
+
+    def _loop(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self._set_batch(1)
+        return super().run_batch(inputs)
+
+    def _set_batch(self, n: int) -> None:
+        # Re-allocating costs about a millisecond, so it happens only when the number of people changes.
+        if n != self._batch:
+            for idx, spec in zip(self._in_idx, self.inputs, strict=True):
+                self._interp.resize_tensor_input(idx, [n, *spec.shape[1:]], strict=False)
+            self._interp.allocate_tensors()
+            self._batch = n
+            self._refresh_specs()
+
+    def _refresh_specs(self) -> None:
+        self.inputs = tuple(_spec(d) for d in self._interp.get_input_details())
+        self.outputs = tuple(_spec(d) for d in self._interp.get_output_details())

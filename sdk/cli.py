@@ -72,7 +72,9 @@ def run(
     inputs: list[Path] | None = typer.Argument(None, help="Image files, directories, video files."),
     camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
-    mode: str = typer.Option("single", "--mode", help="single | multi"),
+    mode: str = typer.Option(
+        "single", "--mode", help="single | multi (top-down for MoveNet/BlazePose models, bottom-up for PoseNet)"
+    ),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads."),
     output: Path | None = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
@@ -81,6 +83,7 @@ def run(
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing on video."),
     min_score: float = typer.Option(0.15, "--min-score", help="Drop poses scoring below this."),
+    max_people: int = typer.Option(10, "--max-people", help="At most this many people per frame (multi mode)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop videos after N frames."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
@@ -95,7 +98,8 @@ def run(
     batch = Batch(items=[])
     batch.items = expand_inputs(list(inputs or []), batch)
     options = PoseEstimatorOptions(
-        model=model, mode=mode, backend=backend, threads=threads, smoothing=smooth, min_pose_score=min_score
+        model=model, mode=mode, backend=backend, threads=threads, smoothing=smooth, min_pose_score=min_score,
+        max_people=max_people,
     )
     try:
         estimator = PoseEstimator.create_from_options(options)
@@ -156,7 +160,7 @@ class _Runner:
             result = self.est.estimate_frame(rgb)
             target = self._draw_target(path, video=False)
             if target is not None:
-                overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score)
+                overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
                 with atomic_path(target) as tmp:
                     overlay.save(tmp, format=_pil_format(target))
             self._emit(result, str(path), 0)
@@ -185,7 +189,8 @@ class _Runner:
             for i, t_ms, rgb in src.frames(self.max_frames):
                 result = self.est.estimate_video_frame(rgb, t_ms)
                 if writer is not None:
-                    writer.write(np.asarray(draw_poses(rgb, result.poses, self.est.options.min_keypoint_score)))
+                    overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
+                    writer.write(np.asarray(overlay))
                 self._emit(result, source_name, i)
                 if task is not None:
                     self.progress.advance(task)

@@ -10,17 +10,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from edgepose.bindings import Backend, open_backend
-from edgepose.data import FrameResult, Pose, Timings
-from edgepose.errors import EdgeposeError, ModelError
+from edgepose.bindings import Backend
+from edgepose.data import COCO17_KEYPOINTS, COCO17_SKELETON, FrameResult, Pose, Timings
+from edgepose.errors import EdgeposeError
 from edgepose.images import ImageInput, load_image
-from edgepose.movenet import MoveNetSinglePose, torso_crop
+from edgepose.movenet import MoveNetSinglePose, make_pose, torso_crop
+from edgepose.pipelines import Pipeline, build_pipeline, open_model
 from edgepose.preprocess import SquareRoi
 from edgepose.registry import DEFAULT_MODEL, resolve_model
 from edgepose.smoothing import OneEuroFilter, OneEuroParams
+from edgepose.tracking import PoseTracker, TrackerParams
 
 MODES = ("single", "multi")
 
@@ -32,7 +34,9 @@ class PoseEstimatorOptions:
     model: a registry name (`edgepose models list`) or a path to a .tflite/.onnx file.
     backend: "auto", "litert", "tflite-runtime", "onnxruntime" or "edgetpu".
     smoothing: One-Euro smoothing in `estimate_for_video` (never applied to still images).
-    min_pose_score: poses scoring below this (mean keypoint score) are dropped.
+    min_pose_score: poses scoring below this are dropped (MoveNet: mean keypoint score; PoseNet,
+        MultiPose: the model's person score; BlazePose: its presence probability).
+    max_people: at most this many people per frame in multi mode (best scores first).
     min_keypoint_score: keypoints below this are left out of the bbox and of the drawing.
     roi_tracking: on video, crop around the person found in the previous frame instead of the
         whole frame (MoveNet's torso-based cropping), falling back to the full frame when lost.
@@ -48,17 +52,26 @@ class PoseEstimatorOptions:
     smoothing: bool = True
     smoothing_params: OneEuroParams = field(default_factory=OneEuroParams)
     min_pose_score: float = 0.15
+    max_people: int = 10
     min_keypoint_score: float = 0.2
     roi_tracking: bool = True
     refine_stills: bool = True
 
 
 class PoseEstimator:
-    def __init__(self, options: PoseEstimatorOptions, backend: Backend, model_name: str):
+    def __init__(
+        self, options: PoseEstimatorOptions, backend: Backend, model_name: str, pipeline: Pipeline | None = None
+    ):
         self.options = options
         self.backend = backend
         self.model_name = model_name
-        self.model = MoveNetSinglePose(backend, options.min_keypoint_score)
+        self.pipeline = pipeline
+        self.model = MoveNetSinglePose(backend, options.min_keypoint_score) if pipeline is None else None
+        self.keypoint_names = pipeline.keypoint_names if pipeline else COCO17_KEYPOINTS
+        self.skeleton = pipeline.skeleton if pipeline else COCO17_SKELETON
+        self._tracker = PoseTracker(
+            TrackerParams(smoothing=options.smoothing, smoothing_params=options.smoothing_params)
+        )
         self._smoother = OneEuroFilter(options.smoothing_params)
         self._roi: SquareRoi | None = None
         self._last_ts: float | None = None
@@ -67,16 +80,15 @@ class PoseEstimator:
     def create_from_options(cls, options: PoseEstimatorOptions) -> PoseEstimator:
         if options.mode not in MODES:
             raise EdgeposeError(f"unknown mode {options.mode!r}; choose single or multi")
-        if options.mode == "multi":
-            raise EdgeposeError("--mode multi is not available yet; use --mode single")
+        if options.max_people < 1:
+            raise EdgeposeError(f"max_people must be at least 1, got {options.max_people}")
         resolved = resolve_model(options.model)
-        spec = resolved.spec
-        if spec is not None and (spec.family != "movenet" or spec.task != "single"):
-            raise ModelError(f"{spec.name} ({spec.family} {spec.task}-person) is not supported in single mode yet")
-        backend = open_backend(
-            resolved.path, options.backend, options.threads, cpu_model=spec.cpu_equivalent if spec else None
-        )
-        return cls(options, backend, resolved.name)
+        backend = open_model(resolved, resolved.spec, options.backend, options.threads)
+        pipeline = build_pipeline(
+            resolved, backend, options.mode, options.max_people, options.min_pose_score,
+            options.backend, options.threads,
+        )  # fmt: skip
+        return cls(options, backend, resolved.name, pipeline)
 
     @classmethod
     def create_from_model(cls, model: str = DEFAULT_MODEL, **kwargs) -> PoseEstimator:
@@ -101,6 +113,9 @@ class PoseEstimator:
         rgb = load_image(image)
         h, w = rgb.shape[:2]
         timings = Timings()
+        if self.pipeline is not None:
+            people = self.pipeline.estimate(rgb, timings)
+            return FrameResult(poses=self._poses(people, timings), width=w, height=h, timings=timings)
         roi = SquareRoi.letterbox(w, h)
         kps = self._run(rgb, roi, timings)
         crop = torso_crop(kps, w, h) if self.options.refine_stills else None
@@ -129,6 +144,14 @@ class PoseEstimator:
         rgb = load_image(frame)
         h, w = rgb.shape[:2]
         timings = Timings()
+        if self.pipeline is not None:
+            people = self.pipeline.estimate_video(rgb, timings)
+            t0 = time.perf_counter()
+            tracked = self._tracker.update([k for k, _ in people], timestamp_ms, w, h, self.options.min_keypoint_score)
+            scores = [people[i][1] for i in self._tracker.last_indices]
+            timings.postprocess += (time.perf_counter() - t0) * 1000
+            poses = self._poses([(k, s) for (_, k), s in zip(tracked, scores)], timings, [i for i, _ in tracked])
+            return FrameResult(poses=poses, width=w, height=h, timings=timings)
         full = SquareRoi.letterbox(w, h)
         roi = self._roi if (self._roi is not None and self.options.roi_tracking) else full
         kps = self._run(rgb, roi, timings)
@@ -152,10 +175,28 @@ class PoseEstimator:
         return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
 
     def reset(self) -> None:
-        """Forget the tracked crop, the smoothing state and the last timestamp (a new stream)."""
+        """Forget the tracked crops, tracks, smoothing state and the last timestamp (a new stream)."""
         self._roi = None
         self._last_ts = None
         self._smoother.reset()
+        self._tracker.reset()
+        if self.pipeline is not None:
+            self.pipeline.reset()
+
+    def _poses(
+        self, people: list[tuple[np.ndarray, float]], timings: Timings, ids: list[int] | None = None
+    ) -> list[Pose]:
+        """Pose objects, best first, at most max_people; the pipeline's score is the pose score."""
+        t0 = time.perf_counter()
+        poses = [
+            replace(make_pose(k, self.keypoint_names, self.options.min_keypoint_score, ids[i] if ids else None),
+                    score=float(s))
+            for i, (k, s) in enumerate(people)
+            if s >= self.options.min_pose_score
+        ]  # fmt: skip
+        poses.sort(key=lambda p: -p.score)
+        timings.postprocess += (time.perf_counter() - t0) * 1000
+        return poses[: self.options.max_people]
 
     # Internals --------------------------------------------------------------------------------
     def _run(self, rgb: np.ndarray, roi: SquareRoi, timings: Timings) -> np.ndarray:

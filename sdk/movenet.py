@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 from edgepose.bindings import Backend, dequantize, to_input_dtype
+from edgepose.blazepose_detector import PersonDetection
 from edgepose.data import COCO17_KEYPOINTS, Keypoint, Pose
 from edgepose.errors import ModelError
-from edgepose.preprocess import RoiResampler, SquareRoi
+from edgepose.preprocess import Roi, RoiResampler, SquareRoi
 
 # Keypoint indices used by the torso-based crop.
 _SHOULDERS = (5, 6)
@@ -20,6 +21,9 @@ _TORSO = _SHOULDERS + _HIPS
 CROP_KEYPOINT_SCORE = 0.2
 TORSO_EXPANSION = 1.9
 BODY_EXPANSION = 1.2
+# The detector's body circle has the hip centre as its centre and reaches the top of the head, so
+# 1.2x its diameter frames the body as MoveNet's own crop rule would.
+DETECTION_ROI_SCALE = 1.2
 
 
 class MoveNetSinglePose:
@@ -38,26 +42,54 @@ class MoveNetSinglePose:
         self.min_keypoint_score = min_keypoint_score
         self.input_size = inp.shape[1]
         self._resample = RoiResampler(self.input_size, self.input_size)
+        self._batch = np.zeros((1, self.input_size, self.input_size, 3), dtype=np.uint8)
         self._in_spec = inp
         self._out_spec = out
         # Raw uint8 pixels go straight in; float or quantized inputs get one conversion per frame.
         self._direct = inp.dtype == np.uint8 and not inp.quantized
 
-    def preprocess(self, image: np.ndarray, roi: SquareRoi) -> list[np.ndarray]:
-        pixels = self._resample(image, roi)[None]
+    def preprocess(self, image: np.ndarray, roi: Roi) -> list[np.ndarray]:
+        return self.crop(image, [roi])
+
+    def crop(self, image: np.ndarray, rois: list[Roi]) -> list[np.ndarray]:
+        """The model input for a batch of ROIs (one per person), resampled into a reused buffer."""
+        if self._batch.shape[0] < len(rois):
+            self._batch = np.zeros((len(rois), self.input_size, self.input_size, 3), dtype=np.uint8)
+        for i, roi in enumerate(rois):
+            self._resample(image, roi, out=self._batch[i])
+        pixels = self._batch[: len(rois)]
         if self._direct:
             return [pixels]
         return [to_input_dtype(pixels.astype(np.float32), self._in_spec)]
 
-    def decode(self, outputs: list[np.ndarray], roi: SquareRoi, width: int, height: int) -> np.ndarray:
+    def decode(self, outputs: list[np.ndarray], roi: Roi, width: int, height: int) -> np.ndarray:
         """17x3 array of (x, y, score), x and y in original-image pixels."""
-        kps = dequantize(outputs[0], self._out_spec).reshape(17, 3)
-        out = np.empty((17, 3), dtype=np.float64)
-        out[:, 0], out[:, 1] = roi.to_image(kps[:, 1], kps[:, 0])
-        np.clip(out[:, 0], 0.0, width - 1.0, out=out[:, 0])
-        np.clip(out[:, 1], 0.0, height - 1.0, out=out[:, 1])
-        out[:, 2] = kps[:, 2]
-        return out
+        return self.decode_batch(outputs, [roi], width, height)[0]
+
+    def decode_batch(self, outputs: list[np.ndarray], rois: list[Roi], width: int, height: int) -> list[np.ndarray]:
+        kps = dequantize(outputs[0], self._out_spec).reshape(len(rois), 17, 3)
+        results = []
+        for k, roi in zip(kps, rois, strict=True):
+            out = np.empty((17, 3), dtype=np.float64)
+            out[:, 0], out[:, 1] = roi.to_image(k[:, 1], k[:, 0])
+            np.clip(out[:, 0], 0.0, width - 1.0, out=out[:, 0])
+            np.clip(out[:, 1], 0.0, height - 1.0, out=out[:, 1])
+            out[:, 2] = k[:, 2]
+            results.append(out)
+        return results
+
+    def roi_for_detection(self, person: PersonDetection) -> Roi:
+        """An upright square on the detected body circle: MoveNet was trained on upright people."""
+        return person.roi(rotate=False, scale=DETECTION_ROI_SCALE)
+
+    def estimate_batch(
+        self, outputs: list[np.ndarray], rois: list[Roi], width: int, height: int
+    ) -> list[tuple[np.ndarray, float, Roi | None]]:
+        """Per ROI: keypoints, pose score (mean keypoint score) and the torso crop for the next frame."""
+        return [
+            (kps, float(kps[:, 2].mean()), torso_crop(kps, width, height))
+            for kps in self.decode_batch(outputs, rois, width, height)
+        ]
 
     def to_pose(self, kps: np.ndarray, pose_id: int | None = None) -> Pose:
         return make_pose(kps, self.keypoint_names, self.min_keypoint_score, pose_id)

@@ -18,12 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.atomic import atomic_path
+from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS
 from edgepose.data import COCO17_KEYPOINTS
 from edgepose.errors import ModelError
 
 DEFAULT_MODEL = "movenet-lightning-int8"
 _TFHUB = "https://tfhub.dev/google/lite-model/movenet"
 _CORAL = "https://raw.githubusercontent.com/google-coral/test_data/master"
+# MediaPipe publishes these files only inside its wheels and its GCS bucket; the hashes are those of
+# the mediapipe 0.10.14 wheel's copies in ../shared/models.
+_MEDIAPIPE = "https://storage.googleapis.com/mediapipe-assets"
+_OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects"
 # The two int8 Lightning hashes are those of the files in ../shared/models. The fp16, Thunder and
 # MultiPose files are not available offline here: their hashes are the ones public projects pin for
 # the same TF Hub URLs (several independent pins each, with matching byte sizes), not hashed by us.
@@ -35,8 +40,8 @@ class ModelSpec:
     filename: str
     url: str
     sha256: str | None  # None: no hash to check a download against
-    family: str  # decoder family: "movenet"
-    task: str  # "single" or "multi"
+    family: str  # decoder family: "movenet", "blazepose", "posenet", "yolox", "rtmdet"
+    task: str  # "single" (one person per input), "multi" (bottom-up) or "detector" (person boxes)
     input_size: tuple[int, int]  # width, height
     precision: str
     source: str
@@ -44,6 +49,8 @@ class ModelSpec:
     keypoints: tuple[str, ...] = COCO17_KEYPOINTS
     edgetpu: bool = False
     cpu_equivalent: str | None = None  # for Edge TPU builds: the model to use without a TPU
+    # OpenMMLab files carry only the first 8 hex digits of their SHA-256 in their names.
+    sha256_prefix: str | None = None
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -98,6 +105,59 @@ REGISTRY: dict[str, ModelSpec] = {
             family="movenet", task="multi", input_size=(256, 256), precision="fp16",
             source="MoveNet MultiPose Lightning v1 float16 (TF Hub / Kaggle google/movenet)",
         ),
+        ModelSpec(
+            name="blazepose-detector",
+            filename="blazepose_detector.tflite",
+            url=f"{_MEDIAPIPE}/pose_detection.tflite",
+            sha256="9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+            family="blazepose", task="detector", input_size=(224, 224), precision="fp16",
+            source="MediaPipe BlazePose person detector (mediapipe 0.10.14 pose_detection.tflite)",
+            keypoints=(),
+        ),
+        ModelSpec(
+            name="blazepose-full",
+            filename="blazepose_landmark_full.tflite",
+            url=f"{_MEDIAPIPE}/pose_landmark_full.tflite",
+            sha256="e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+            family="blazepose", task="single", input_size=(256, 256), precision="fp16",
+            source="MediaPipe BlazePose GHUM full landmarks, 33 keypoints (mediapipe 0.10.14)",
+            keypoints=BLAZEPOSE33_KEYPOINTS,
+        ),
+        ModelSpec(
+            name="posenet-mobilenet",
+            filename="posenet_mobilenet_v1_075_481_641_quant_decoder.tflite",
+            url=f"{_CORAL}/posenet/posenet_mobilenet_v1_075_481_641_16_quant_decoder.tflite",
+            sha256="904b7ebe503c3df88ba5324e62fb4d33c23ee38bff5f2cabe89da27e3fc8296a",
+            family="posenet", task="multi", input_size=(641, 481), precision="uint8",
+            source="PoseNet MobileNet v1 0.75 multi-person, uint8 (google-coral/test_data); decoder run in numpy",
+        ),
+        ModelSpec(
+            name="posenet-mobilenet-edgetpu",
+            filename="posenet_mobilenet_v1_075_481_641_quant_decoder_edgetpu.tflite",
+            url=f"{_CORAL}/posenet/posenet_mobilenet_v1_075_481_641_16_quant_decoder_edgetpu.tflite",
+            sha256="7df42a2e3cb0e931128d609c02b5b092b25ec90efc213214c349f7f8b3701a9f",
+            family="posenet", task="multi", input_size=(641, 481), precision="uint8",
+            source="PoseNet MobileNet v1 0.75, Edge TPU build with its decoder op (google-coral/test_data)",
+            edgetpu=True, cpu_equivalent="posenet-mobilenet",
+        ),
+        ModelSpec(
+            name="yolox-nano-person",
+            filename="yolox_nano_8xb8-300e_humanart-40f6f0d0.zip",
+            url=f"{_OPENMMLAB}/rtmposev1/onnx_sdk/yolox_nano_8xb8-300e_humanart-40f6f0d0.zip",
+            sha256=None, sha256_prefix="40f6f0d0",
+            family="yolox", task="detector", input_size=(416, 416), precision="fp32",
+            source="YOLOX-nano person detector for RTMPose, OpenMMLab ONNX SDK zip (end2end.onnx inside)",
+            keypoints=(),
+        ),
+        ModelSpec(
+            name="rtmdet-nano-person",
+            filename="rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.pth",
+            url=f"{_OPENMMLAB}/rtmpose/rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.pth",
+            sha256=None, sha256_prefix="05d8511e",
+            family="rtmdet", task="detector", input_size=(320, 320), precision="fp32",
+            source="RTMDet-nano person detector for RTMPose, mmdet checkpoint (for the converters)",
+            keypoints=(),
+        ),
     )
 }
 
@@ -144,13 +204,14 @@ def find_local(spec: ModelSpec) -> Path | None:
 
 
 def verify(path: Path, spec: ModelSpec) -> None:
-    if spec.sha256 is None:
+    if spec.sha256 is None and spec.sha256_prefix is None:
         return
     digest = sha256_of(path)
-    if digest != spec.sha256:
+    pinned = spec.sha256 or spec.sha256_prefix or ""
+    if not digest.startswith(pinned):
         raise ModelError(
             f"{path} does not match the pinned SHA-256 of {spec.name} "
-            f"(got {digest[:12]}…, expected {spec.sha256[:12]}…); delete it or replace it with the official file"
+            f"(got {digest[:12]}…, expected {pinned[:12]}…); delete it or replace it with the official file"
         )
 
 

@@ -151,10 +151,18 @@ def test_edgetpu_model_without_a_tpu_names_the_cpu_model(cli, one_person_photo, 
     assert res.stdout == ""
 
 
-def test_multi_mode_is_not_available_yet(cli, one_person_photo):
-    res = cli("run", one_person_photo, "--mode", "multi")
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--model", "blazepose-detector"), "is a person detector"),
+        (("--mode", "multi", "--max-people", "0"), "max_people must be at least 1"),
+        (("--mode", "several"), "unknown mode"),
+    ],
+)
+def test_wrong_multi_person_settings_are_one_line(cli, one_person_photo, args, fragment):
+    res = cli("run", one_person_photo, *args)
     assert res.returncode == 2
-    assert_one_error_line(res, "--mode multi", "not available yet")
+    assert_one_error_line(res, fragment)
     assert res.stdout == ""
 
 

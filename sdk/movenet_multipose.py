@@ -1,0 +1,81 @@
+"""MoveNet MultiPose Lightning (bottom-up, up to 6 people in one invoke).
+
+Input: 1xHxWx3 uint8 with H and W multiples of 32, the longer side about 256 (the model's input is
+dynamic; the shape is set once per frame size). Output 1x6x56: per person 17 x (y, x, score), then the
+box (ymin, xmin, ymax, xmax) and the person score, all normalized to the input.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from edgepose.bindings import Backend, dequantize, to_input_dtype
+from edgepose.data import COCO17_KEYPOINTS, Timings
+from edgepose.errors import ModelError
+from edgepose.preprocess import Roi, RoiResampler
+
+LONG_SIDE = 256
+MULTIPLE = 32
+
+
+def input_size_for(width: int, height: int, long_side: int = LONG_SIDE) -> tuple[int, int]:
+    """(W, H): the frame's aspect ratio with the longer side `long_side`, both rounded to multiples of 32."""
+    scale = long_side / max(width, height)
+    return (
+        max(MULTIPLE, int(round(width * scale / MULTIPLE)) * MULTIPLE),
+        max(MULTIPLE, int(round(height * scale / MULTIPLE)) * MULTIPLE),
+    )
+
+
+def decode_multipose(output: np.ndarray, roi: Roi, width: int, height: int) -> list[tuple[np.ndarray, float]]:
+    """Per detected person: 17x3 (x, y, score) in image pixels and the person score, best first."""
+    people = []
+    for row in output.reshape(-1, 56).astype(np.float64):
+        kps = row[:51].reshape(17, 3)
+        x, y = roi.to_image(kps[:, 1], kps[:, 0])
+        out = np.stack([np.clip(x, 0.0, width - 1.0), np.clip(y, 0.0, height - 1.0), kps[:, 2]], axis=1)
+        people.append((out, float(row[55])))
+    people.sort(key=lambda p: -p[1])
+    return people
+
+
+class MoveNetMultiPose:
+    keypoint_names = COCO17_KEYPOINTS
+
+    def __init__(self, backend: Backend):
+        inp, out = backend.inputs[0], backend.outputs[0]
+        if len(inp.shape) != 4 or inp.shape[3] != 3 or out.shape[-1] != 56:
+            raise ModelError(f"not a MoveNet MultiPose model: input {inp.shape}, output {out.shape}")
+        self.backend = backend
+        self._size: tuple[int, int] | None = None
+        self._resample: RoiResampler | None = None
+
+    def preprocess(self, rgb: np.ndarray) -> tuple[list[np.ndarray], Roi]:
+        h, w = rgb.shape[:2]
+        size = input_size_for(w, h)
+        if size != self._size:
+            self.backend.resize_input((1, size[1], size[0], 3))
+            self._resample = RoiResampler(*size)
+            self._size = size
+        roi = Roi.letterbox_to(w, h, *size)
+        pixels = self._resample(rgb, roi)[None]  # type: ignore[misc]
+        spec = self.backend.inputs[0]
+        if spec.dtype == np.uint8 and not spec.quantized:
+            return [pixels], roi
+        return [to_input_dtype(pixels.astype(np.float32), spec)], roi
+
+    def detect(
+        self, rgb: np.ndarray, max_people: int = 6, timings: Timings | None = None
+    ) -> list[tuple[np.ndarray, float]]:
+        t0 = time.perf_counter()
+        inputs, roi = self.preprocess(rgb)
+        t1 = time.perf_counter()
+        outputs = self.backend.run(inputs)
+        t2 = time.perf_counter()
+        people = decode_multipose(dequantize(outputs[0], self.backend.outputs[0]), roi, rgb.shape[1], rgb.shape[0])
+        if timings is not None:
+            timings.preprocess += (t1 - t0) * 1e3
+            timings.inference += (t2 - t1) * 1e3
+            timings.postprocess += (time.perf_counter() - t2) * 1e3
+        return people[:max_people]

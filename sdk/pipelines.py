@@ -1,0 +1,126 @@
+"""Multi-person (and BlazePose) pipelines, picked by the model's family.
+
+- a MoveNet SinglePose model in multi mode -> top-down: BlazePose detector, one MoveNet crop each;
+- blazepose-full -> top-down with the 33-keypoint landmark model on rotated crops (in single mode:
+  one person, the detector only when nobody is tracked, like MediaPipe's tracking mode);
+- posenet-mobilenet, movenet-multipose-lightning -> bottom-up, one invoke for everyone.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from edgepose.bindings import Backend, open_backend
+from edgepose.blazepose import BLAZEPOSE33_SKELETON, BlazePoseLandmark
+from edgepose.blazepose_detector import BlazePoseDetector
+from edgepose.data import COCO17_SKELETON, Timings
+from edgepose.errors import ModelError
+from edgepose.movenet import MoveNetSinglePose
+from edgepose.registry import ModelSpec, ResolvedModel, resolve_model
+from edgepose.topdown import PersonFinder, TopDown, TopDownParams
+
+NEVER = 1 << 30
+
+
+class Pipeline(Protocol):
+    keypoint_names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+
+    def estimate(self, rgb: np.ndarray, timings: Timings) -> list[tuple[np.ndarray, float]]: ...
+
+    def estimate_video(self, rgb: np.ndarray, timings: Timings) -> list[tuple[np.ndarray, float]]: ...
+
+    def reset(self) -> None: ...
+
+
+class BottomUp:
+    """A model that finds everyone in one invoke (PoseNet, MoveNet MultiPose)."""
+
+    skeleton = COCO17_SKELETON
+
+    def __init__(self, model, max_people: int, min_pose_score: float):
+        self.model = model
+        self.keypoint_names = model.keypoint_names
+        self.max_people = max_people
+        self.min_pose_score = min_pose_score
+
+    def estimate(self, rgb: np.ndarray, timings: Timings) -> list[tuple[np.ndarray, float]]:
+        people = self.model.detect(rgb, self.max_people, timings)
+        return [(k, s) for k, s in people if s >= self.min_pose_score]
+
+    estimate_video = estimate
+
+    def reset(self) -> None:
+        pass
+
+
+class TopDownPipeline(TopDown):
+    def __init__(self, finder: PersonFinder, model, params: TopDownParams, skeleton):
+        super().__init__(finder, model, params)
+        self.keypoint_names = model.keypoint_names
+        self.skeleton = skeleton
+
+
+def build_pipeline(
+    resolved: ResolvedModel, backend: Backend, mode: str, max_people: int, min_pose_score: float,
+    backend_name: str, threads: int | None,
+) -> Pipeline | None:  # fmt: skip
+    """The pipeline for this model and mode, or None for MoveNet's single-person fast path."""
+    spec = resolved.spec
+    family = spec.family if spec else _guess_family(backend)
+    task = spec.task if spec else ("single" if family in ("movenet", "blazepose") else "multi")
+    people = 1 if mode == "single" else max_people
+    if family == "posenet":
+        from edgepose.posenet import PoseNetMultiPose
+
+        return BottomUp(PoseNetMultiPose(backend, _posenet_params(resolved.path)), people, min_pose_score)
+    if family == "movenet-multi" or (family == "movenet" and task == "multi"):
+        from edgepose.movenet_multipose import MoveNetMultiPose
+
+        return BottomUp(MoveNetMultiPose(backend), people, min_pose_score)
+    if task == "detector":
+        raise ModelError(f"{resolved.name} is a person detector, not a pose model")
+    if family == "movenet" and mode == "single":
+        return None
+    detector = BlazePoseDetector(open_backend(resolve_model("blazepose-detector").path, backend_name
+                                              if backend_name in ("litert", "tflite-runtime") else "auto", threads))
+    params = TopDownParams(max_people=people, min_pose_score=min_pose_score)
+    if mode == "single":
+        params.redetect_every = NEVER  # MediaPipe's tracking mode: the detector only when lost
+    if family == "blazepose":
+        model, skeleton = BlazePoseLandmark(backend), BLAZEPOSE33_SKELETON
+    elif family == "movenet":
+        model, skeleton = MoveNetSinglePose(backend), COCO17_SKELETON
+    else:
+        raise ModelError(f"{resolved.name}: no {mode}-person pipeline for the {family} family")
+    return TopDownPipeline(PersonFinder(detector, params.tile_fraction, params.detection_score), model, params,
+                           skeleton)
+
+
+def _posenet_params(path) -> dict:
+    from edgepose.posenet_graph import decoder_params
+
+    return decoder_params(path)
+
+
+def _guess_family(backend: Backend) -> str:
+    """For a model given by path with no registry entry: recognise it by its tensors."""
+    out = backend.outputs[0].shape
+    if out[-1] == 56:
+        return "movenet-multi"
+    if len(backend.outputs) >= 3 and out[-1] in (17, 34, 64):
+        return "posenet"
+    if out[-1] == 195:
+        return "blazepose"
+    return "movenet"
+
+
+def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: str, threads: int | None) -> Backend:
+    """The backend for a pose model; PoseNet's Coral file is first cut before its decoder op."""
+    path = resolved.path
+    if spec is not None and spec.family == "posenet" and not spec.edgetpu:
+        from edgepose.posenet_graph import cpu_posenet_model
+
+        path, _ = cpu_posenet_model(path)
+    return open_backend(path, backend_name, threads, cpu_model=spec.cpu_equivalent if spec else None)
