@@ -11,40 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import fingerprint, stats
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import default_threads
 from edgepose.registry import resolve_model
 from PIL import Image
-
-
-def fingerprint() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import ai_edge_litert
-
-    return {
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-    }
 
 
 def main() -> int:
@@ -94,15 +71,6 @@ def main() -> int:
                 t0 = time.perf_counter()
                 fn()
                 samples[name].append((time.perf_counter() - t0) * 1000.0)
-
-    def stats(xs: list[float]) -> dict:
-        xs = sorted(xs)
-        return {
-            "mean_ms": round(statistics.fmean(xs), 3),
-            "p50_ms": round(xs[len(xs) // 2], 3),
-            "p90_ms": round(xs[int(len(xs) * 0.9)], 3),
-            "min_ms": round(xs[0], 3),
-        }
 
     result = {
         "benchmark": "single_person_overhead",

@@ -36,6 +36,14 @@ BLAZEPOSE33_SKELETON: tuple[tuple[int, int], ...] = (
 # Where each COCO-17 keypoint sits among BlazePose's 33 (for metrics against COCO ground truth).
 BLAZEPOSE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 
+# OKS constants for tracking: COCO's where BlazePose has the COCO keypoint, the nearest COCO part's
+# otherwise (eye corners and mouth like eyes and ears, fingers like wrists, heels and toes like ankles).
+BLAZEPOSE33_SIGMAS: tuple[float, ...] = (
+    0.026, 0.025, 0.025, 0.025, 0.025, 0.025, 0.025, 0.035, 0.035, 0.026, 0.026, 0.079, 0.079, 0.072,
+    0.072, 0.062, 0.062, 0.062, 0.062, 0.062, 0.062, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089,
+    0.089, 0.089, 0.089, 0.089, 0.089,
+)  # fmt: skip
+
 NUM_LANDMARKS = 39
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's min_tracking_confidence default
 

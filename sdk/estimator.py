@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from edgepose.bindings import Backend
+from edgepose.blazepose import BLAZEPOSE33_SIGMAS
 from edgepose.data import COCO17_KEYPOINTS, COCO17_SKELETON, FrameResult, Pose, Timings
 from edgepose.errors import EdgeposeError
 from edgepose.images import ImageInput, load_image
@@ -70,7 +71,8 @@ class PoseEstimator:
         self.keypoint_names = pipeline.keypoint_names if pipeline else COCO17_KEYPOINTS
         self.skeleton = pipeline.skeleton if pipeline else COCO17_SKELETON
         self._tracker = PoseTracker(
-            TrackerParams(smoothing=options.smoothing, smoothing_params=options.smoothing_params)
+            TrackerParams(smoothing=options.smoothing, smoothing_params=options.smoothing_params),
+            sigmas=BLAZEPOSE33_SIGMAS if len(self.keypoint_names) == 33 else None,
         )
         self._smoother = OneEuroFilter(options.smoothing_params)
         self._roi: SquareRoi | None = None

@@ -119,7 +119,7 @@ def _guess_family(backend: Backend) -> str:
 def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: str, threads: int | None) -> Backend:
     """The backend for a pose model; PoseNet's Coral file is first cut before its decoder op."""
     path = resolved.path
-    if spec is not None and spec.family == "posenet" and not spec.edgetpu:
+    if spec is not None and spec.family == "posenet":
         from edgepose.posenet_graph import cpu_posenet_model
 
         path, _ = cpu_posenet_model(path)

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgepose import registry
 from edgepose.atomic import atomic_path
+from edgepose.bindings.tflite_file import is_edgetpu_model
 from edgepose.errors import ModelError
 
 DECODER_OP = "PosenetDecoderOp"
@@ -145,7 +146,9 @@ def cpu_posenet_model(src: str | Path) -> tuple[Path, dict[str, Any]]:
     if not src.is_file():
         raise ModelError(f"model file not found: {src}")
     params = decoder_params(src)  # also refuses files that are not PoseNet decoder models
-    dst = registry.cache_dir() / f"posenet-cpu-{registry.sha256_of(src)[:16]}.tflite"
+    # Edge TPU builds keep their TPU op; only the decoder, which needs Coral's own library, goes.
+    kind = "edgetpu" if is_edgetpu_model(src) else "cpu"
+    dst = registry.cache_dir() / f"posenet-{kind}-{registry.sha256_of(src)[:16]}.tflite"
     if not dst.is_file():
         strip_posenet_decoder(src, dst)
     return dst, params

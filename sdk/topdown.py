@@ -190,10 +190,14 @@ def drop_duplicates(
     results: list[tuple[np.ndarray, float, Roi | None]], distance: float
 ) -> list[tuple[np.ndarray, float, Roi | None]]:
     """Keep the best-scoring of poses whose keypoints nearly coincide (two crops on one person)."""
-    kept: list[tuple[np.ndarray, float, Roi | None]] = []
-    for r in sorted(results, key=lambda r: -r[1]):
-        kps = r[0]
-        size = max(np.ptp(kps[:, 0]), np.ptp(kps[:, 1]), 1.0)
-        if all(np.median(np.hypot(*(kps[:, :2] - k[0][:, :2]).T)) > distance * size for k in kept):
-            kept.append(r)
-    return kept
+    if len(results) < 2:
+        return results
+    results = sorted(results, key=lambda r: -r[1])
+    xy = np.stack([r[0][:, :2] for r in results])  # N x K x 2
+    size = np.maximum(np.ptp(xy, axis=1).max(axis=1), 1.0)
+    apart = np.median(np.linalg.norm(xy[:, None] - xy[None], axis=3), axis=2) > distance * size[:, None]
+    kept: list[int] = []
+    for i in range(len(results)):
+        if all(apart[i, j] for j in kept):
+            kept.append(i)
+    return [results[i] for i in kept]

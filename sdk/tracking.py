@@ -31,11 +31,11 @@ _MIN_AREA_FRAC = 0.02
 @dataclass(frozen=True)
 class TrackerParams:
     metric: str = "oks"  # "oks" or "iou"
-    # 0.3 for both metrics. IoU 0.3 is SORT's gate. OKS 0.3 (below COCO's loosest "same person" level, 0.5,
-    # since frames add motion to detector noise) lets a person shift ~14% of their height between frames,
-    # about 4 heights/s at 30 fps; two people standing shoulder to shoulder score ~0.02. Lower it for low
-    # frame rates or fast motion.
-    min_similarity: float = 0.3
+    # OKS 0.1 (far below COCO's loosest "same person" level, 0.5): on a 5 fps street video the same
+    # person scores 0.25-0.85 from one frame to the next (motion adds to detector noise) and two different
+    # people 0.00; two people standing shoulder to shoulder score ~0.02. With the optimal assignment a low
+    # gate costs nothing where people are apart. IoU 0.3 is SORT's gate.
+    min_similarity: float | None = None  # None: 0.1 for OKS, 0.3 for IoU
     max_missed: int = 5  # consecutive unseen frames a confirmed track survives; it dies on the next miss
     min_hits: int = 1  # consecutive frames a new track must be seen before it gets an ID and is reported
     smoothing: bool = True
@@ -44,6 +44,8 @@ class TrackerParams:
     def __post_init__(self) -> None:
         if self.metric not in ("oks", "iou"):
             raise ValueError(f"metric must be 'oks' or 'iou', not {self.metric!r}")
+        if self.min_similarity is None:
+            object.__setattr__(self, "min_similarity", 0.1 if self.metric == "oks" else 0.3)
         if self.max_missed < 0 or self.min_hits < 1:
             raise ValueError("need max_missed >= 0 and min_hits >= 1")
 
@@ -79,15 +81,28 @@ def oks_similarity(
     (w * h, at least min_area px^2), so the value is not symmetric in its two arguments.
     Returns 0 when no keypoint is confident in both.
     """
-    both = (ref[:, 2] >= min_score) & (other[:, 2] >= min_score)
-    if not both.any():
-        return 0.0
-    box = keypoint_box(ref, min_score)
-    assert box is not None  # `both` is non-empty, so ref has a confident keypoint
-    area = max((box[2] - box[0]) * (box[3] - box[1]), min_area)
-    d2 = ((ref[both, :2] - other[both, :2]) ** 2).sum(axis=1)
-    k2 = (2 * np.asarray(sigmas, dtype=np.float64)[both]) ** 2
-    return float(np.exp(-d2 / (2 * area * k2)).mean())
+    return float(oks_matrix(ref[None], other[None], sigmas, min_score, min_area)[0, 0])
+
+
+def oks_matrix(
+    refs: np.ndarray,
+    others: np.ndarray,
+    sigmas: Sequence[float] | np.ndarray,
+    min_score: float = 0.2,
+    min_area: float = 1.0,
+) -> np.ndarray:
+    """`oks_similarity` of every ref (TxKx3) against every other (PxKx3), as a TxP matrix, in one pass."""
+    ref_ok = refs[:, :, 2] >= min_score  # T x K
+    both = ref_ok[:, None, :] & (others[None, :, :, 2] >= min_score)  # T x P x K
+    big = np.where(ref_ok[..., None], refs[:, :, :2], np.nan)
+    with np.errstate(invalid="ignore"):
+        extent = np.nan_to_num(np.nanmax(big, axis=1) - np.nanmin(big, axis=1))  # T x 2
+    area = np.maximum(extent[:, 0] * extent[:, 1], min_area)
+    d2 = ((refs[:, None, :, :2] - others[None, :, :, :2]) ** 2).sum(axis=3)  # T x P x K
+    k2 = (2 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    e = np.exp(-d2 / (2 * area[:, None, None] * k2))
+    n = both.sum(axis=2)
+    return np.where(n > 0, (e * both).sum(axis=2) / np.maximum(n, 1), 0.0)
 
 
 def _assign(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
@@ -178,9 +193,14 @@ class PoseTracker:
                 self._sigmas_for(len(x))  # fail on the first frame, not once a second one brings tracks
         scale = float(max(width, height))
         min_area = (_MIN_AREA_FRAC * scale) ** 2
-        sim = np.array(
-            [[self._similarity(t.kpts, x, min_keypoint_score, min_area) for x in poses] for t in self._tracks]
-        ).reshape(len(self._tracks), len(poses))
+        same_k = len({t.kpts.shape for t in self._tracks} | {x.shape for x in poses}) == 1
+        if p.metric == "oks" and same_k and self._tracks and poses:
+            sim = oks_matrix(np.stack([t.kpts for t in self._tracks]), np.stack(poses),
+                             self._sigmas_for(len(poses[0])), min_keypoint_score, min_area)  # fmt: skip
+        else:
+            sim = np.array(
+                [[self._similarity(t.kpts, x, min_keypoint_score, min_area) for x in poses] for t in self._tracks]
+            ).reshape(len(self._tracks), len(poses))
         matches = _assign(sim, p.min_similarity)
 
         track_of: dict[int, _Track] = {}

@@ -16,7 +16,10 @@ from edgepose.registry import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("EDGEPOSE_DATA_DIR", REPO.parent / "shared" / "data"))
-REQUIRED_MODELS = ("movenet-lightning-int8", "movenet-lightning-int8-edgetpu")
+REQUIRED_MODELS = (
+    "movenet-lightning-int8", "movenet-lightning-int8-edgetpu", "blazepose-detector", "blazepose-full",
+    "posenet-mobilenet", "posenet-mobilenet-edgetpu",
+)  # fmt: skip
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
