@@ -198,7 +198,7 @@ class PoseEstimator:
         ]  # fmt: skip
         poses.sort(key=lambda p: -p.score)
         timings.postprocess += (time.perf_counter() - t0) * 1000
-        return poses[: self.options.max_people]
+        return poses[: 1 if self.options.mode == "single" else self.options.max_people]
 
     # Internals --------------------------------------------------------------------------------
     def _run(self, rgb: np.ndarray, roi: SquareRoi, timings: Timings) -> np.ndarray:

@@ -7,6 +7,7 @@ box (ymin, xmin, ymax, xmax) and the person score, all normalized to the input.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -22,9 +23,10 @@ MULTIPLE = 32
 def input_size_for(width: int, height: int, long_side: int = LONG_SIDE) -> tuple[int, int]:
     """(W, H): the frame's aspect ratio with the longer side `long_side`, both rounded to multiples of 32."""
     scale = long_side / max(width, height)
+    # Halves round up (not to even), so equal aspect ratios always give equal sizes.
     return (
-        max(MULTIPLE, int(round(width * scale / MULTIPLE)) * MULTIPLE),
-        max(MULTIPLE, int(round(height * scale / MULTIPLE)) * MULTIPLE),
+        max(MULTIPLE, math.floor(width * scale / MULTIPLE + 0.5) * MULTIPLE),
+        max(MULTIPLE, math.floor(height * scale / MULTIPLE + 0.5) * MULTIPLE),
     )
 
 
@@ -42,6 +44,7 @@ def decode_multipose(output: np.ndarray, roi: Roi, width: int, height: int) -> l
 
 class MoveNetMultiPose:
     keypoint_names = COCO17_KEYPOINTS
+    max_detections = 6
 
     def __init__(self, backend: Backend):
         inp, out = backend.inputs[0], backend.outputs[0]

@@ -18,7 +18,7 @@ from edgepose.data import COCO17_SKELETON, Timings
 from edgepose.errors import ModelError
 from edgepose.movenet import MoveNetSinglePose
 from edgepose.registry import ModelSpec, ResolvedModel, resolve_model
-from edgepose.topdown import PersonFinder, TopDown, TopDownParams
+from edgepose.topdown import DUPLICATE_DISTANCE, PersonFinder, TopDown, TopDownParams, drop_duplicates
 
 NEVER = 1 << 30
 
@@ -46,8 +46,13 @@ class BottomUp:
         self.min_pose_score = min_pose_score
 
     def estimate(self, rgb: np.ndarray, timings: Timings) -> list[tuple[np.ndarray, float]]:
-        people = self.model.detect(rgb, self.max_people, timings)
-        return [(k, s) for k, s in people if s >= self.min_pose_score]
+        # Decode everyone the model can report, then keep the best: the decoder finds people in the order of
+        # their strongest keypoint, not of their pose score.
+        found = self.model.detect(rgb, self.model.max_detections, timings)
+        people = [(k, s, None) for k, s in found if s >= self.min_pose_score]
+        # The published decoder's NMS only compares one keypoint at a time; whole-pose duplicates slip through.
+        people = drop_duplicates(people, DUPLICATE_DISTANCE)
+        return [(k, s) for k, s, _ in people[: self.max_people]]
 
     estimate_video = estimate
 

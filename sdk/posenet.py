@@ -143,6 +143,7 @@ class PoseNetMultiPose:
             raise ModelError(f"not a decoder-free PoseNet model: outputs {shapes} are not 17/34/64-channel grids")
         self.backend = backend
         self.params = {**DEFAULT_PARAMS, **(params or {})}
+        self.max_detections = int(self.params["max_detections"])
         self.min_keypoint_score = min_keypoint_score
         self.input_height, self.input_width = inp.shape[1], inp.shape[2]
         self._heads = (heads[17], heads[34], heads[64])

@@ -21,6 +21,11 @@ from edgepose.blazepose_detector import BlazePoseDetector, PersonDetection, weig
 from edgepose.data import Timings
 from edgepose.preprocess import Roi
 
+# Below this a crop holds no person (MoveNet's mean keypoint score, BlazePose's presence).
+LOST_SCORE = 0.15
+# Two poses whose keypoints are, at the median, closer than this fraction of the pose's size are one person.
+DUPLICATE_DISTANCE = 0.1
+
 
 class CropPoseModel(Protocol):
     """What a per-person pose model offers the top-down pipeline (MoveNet, BlazePose landmarks)."""
@@ -41,15 +46,16 @@ class CropPoseModel(Protocol):
 
 @dataclass
 class TopDownParams:
-    max_people: int = 10
+    max_people: int = 10  # video: people tracked at once (stills: the estimator keeps the best)
+    max_detections: int = 20  # stills: crops run per frame, best detector scores first
     # MediaPipe uses 0.5 for its one-person use; 0.3 finds the partly hidden people in a group photo
     # (11 of the 12 annotated people in the shared COCO photos instead of 9).
     detection_score: float = 0.3
     tile_fraction: float | None = 0.4  # tile side / longer frame side; None: the whole frame only
     redetect_every: int = 10  # video frames between detector runs while people are tracked
-    min_pose_score: float = 0.15
+    min_pose_score: float = 0.15  # the caller filters by it; here only a lower floor is applied
     refine_stills: bool = True
-    duplicate_distance: float = 0.1  # of the pose's size: two poses this close are one person
+    duplicate_distance: float = DUPLICATE_DISTANCE
 
 
 def detector_rois(width: int, height: int, tile_fraction: float | None) -> list[Roi]:
@@ -103,7 +109,17 @@ def merge_people(people: list[PersonDetection]) -> list[PersonDetection]:
     extra = np.array([[*p.face_box, *p.keypoints.reshape(-1)] for p in people])
     scores = np.array([p.score for p in people])
     merged = weighted_nms(boxes, extra, scores, 0.5)
-    return [PersonDetection(score=s, face_box=tuple(e[:4]), keypoints=e[4:].reshape(-1, 2)) for _, e, s in merged]
+    people = [PersonDetection(score=s, face_box=tuple(e[:4]), keypoints=e[4:].reshape(-1, 2)) for _, e, s in merged]
+    return [p for p in people if not any(_nested(p, q) for q in people if q is not p)]
+
+
+def _nested(small: PersonDetection, big: PersonDetection) -> bool:
+    """A detection of a body part (a head, a torso) inside a larger, surer detection of the same person."""
+    if small.radius >= 0.5 * big.radius or small.score > big.score:
+        return False
+    a, b = np.array(small.body_box()), np.array(big.body_box())
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    return bool(inter >= 0.8 * np.prod(a[2:] - a[:2]))
 
 
 class TopDown:
@@ -116,6 +132,11 @@ class TopDown:
         self._carried: list[Roi] = []
         self._frames_since_detection = 0
 
+    @property
+    def _floor(self) -> float:
+        # Not the caller's threshold: a stricter one would change which pass's keypoints are kept.
+        return min(self.params.min_pose_score, LOST_SCORE)
+
     def reset(self) -> None:
         self._carried = []
         self._frames_since_detection = 0
@@ -123,14 +144,15 @@ class TopDown:
     def estimate(self, rgb: np.ndarray, timings: Timings) -> list[tuple[np.ndarray, float]]:
         """People in a still image (detector on the frame and its tiles)."""
         people = self.finder.find(rgb, timings)
-        rois = [self.model.roi_for_detection(p) for p in people[: self.params.max_people]]
+        # Every detection gets a crop: the pose score, not the detector's, decides who is kept.
+        rois = [self.model.roi_for_detection(p) for p in people[: self.params.max_detections]]
         results = self._poses(rgb, rois, timings)
         if self.params.refine_stills:
             # A second pass on each person's own crop (MoveNet's torso crop, BlazePose's landmark
             # ROI) frames them as the model was trained; it wins unless the person was lost in it.
             rois = [r if r is not None else _roi_around(k) for k, _, r in results]
             refined = self._poses(rgb, rois, timings, dedupe=False)
-            results = [b if b[1] >= self.params.min_pose_score and _same_person(a[0], b[0]) else a
+            results = [b if b[1] >= self._floor and _same_person(a[0], b[0]) else a
                        for a, b in zip(results, refined)]  # fmt: skip
             results = drop_duplicates(results, self.params.duplicate_distance)
         return [(k, s) for k, s, _ in results]
@@ -143,7 +165,9 @@ class TopDown:
             self._frames_since_detection = 0
             people = self.finder.find(rgb, timings)
             rois += [self.model.roi_for_detection(p) for p in people if not _covered(p, self._carried)]
-        results = self._poses(rgb, rois[: self.params.max_people], timings)
+        results = self._poses(rgb, rois[: self.params.max_detections], timings)
+        results.sort(key=lambda r: -r[1])
+        results = results[: self.params.max_people]
         self._carried = [r for _, _, r in results if r is not None]
         return [(k, s) for k, s, _ in results]
 
@@ -160,7 +184,7 @@ class TopDown:
         t2 = time.perf_counter()
         results = self.model.estimate_batch(outputs, rois, w, h)
         if dedupe:
-            results = [r for r in results if r[1] >= self.params.min_pose_score]
+            results = [r for r in results if r[1] >= self._floor]
             results = drop_duplicates(results, self.params.duplicate_distance)
         timings.preprocess += (t1 - t0) * 1000
         timings.inference += (t2 - t1) * 1000
