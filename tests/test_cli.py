@@ -146,6 +146,7 @@ def test_draw_png_overlays_the_skeleton_on_the_person(cli, one_person_photo, pho
     assert res.returncode == 0, res.stderr
     assert json_lines(res.stdout)[0]["poses"] == photo_frame["poses"]  # drawing does not change the result
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    assert overlay.stat().st_mode & 0o044, oct(overlay.stat().st_mode)  # not left private like a temp file
     with Image.open(overlay) as im:
         assert im.format == "PNG"
         drawn = np.asarray(im.convert("RGB")).astype(int)
