@@ -46,9 +46,14 @@ class OnnxRuntimeBackend(Backend):
         self.inputs = tuple(_spec(a) for a in self._sess.get_inputs())
         self.outputs = tuple(_spec(a) for a in self._sess.get_outputs())
         self._in_names = [s.name for s in self.inputs]
+        # A symbolic batch dimension (as RTMPose exports have) takes all crops in one run.
+        self._dynamic_batch = all(not isinstance(a.shape[0], int) for a in self._sess.get_inputs())
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(None, dict(zip(self._in_names, inputs, strict=False)))
+
+    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self.run(inputs) if self._dynamic_batch else super().run_batch(inputs)
 
 
 def open_model(path: str | Path, threads: int) -> OnnxRuntimeBackend:

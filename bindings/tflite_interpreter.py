@@ -57,6 +57,8 @@ class TFLiteInterpreterBackend(Backend):
         self._batchable: bool | None = None
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self._batch != 1 and inputs[0].shape[0] == 1:
+            self._set_batch(1)  # a single image after a batched run
         for idx, x in zip(self._in_idx, inputs, strict=False):
             self._interp.set_tensor(idx, x)
         self._interp.invoke()

@@ -147,3 +147,50 @@ def test_quantized_io_round_trip():
     q = to_input_dtype(real, spec)
     assert q.dtype == np.int8 and q.tolist() == [-110, -10, 10, 127]  # clipped at int8's max
     assert dequantize(q, spec).tolist() == [-50.0, 0.0, 10.0, 68.5]
+
+
+@pytest.mark.parametrize("batch_dim", ["N", 1])
+def test_onnx_run_batch_is_one_call_only_with_a_symbolic_batch(tmp_path, batch_dim):
+    from edgepose.bindings import open_backend
+
+    path = tmp_path / "cast.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "cast",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [batch_dim, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch_dim, 4])],
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+    backend = open_backend(path, "onnxruntime", threads=1)
+    calls = []
+    real_run = backend._sess.run
+    backend._sess.run = lambda *a, **k: calls.append(1) or real_run(*a, **k)
+    crops = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    (out,) = backend.run_batch([crops])
+    assert out.tolist() == crops.astype(np.float32).tolist()
+    assert len(calls) == (1 if batch_dim == "N" else 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "batchable"),
+    [
+        ("blazepose-full", True),  # resizes to a batch of 3 and runs it in one invoke
+        ("movenet-lightning-int8", False),  # GATHER_ND fails on batch > 1: loop on the batch-1 tensors
+        ("blazepose-detector", False),  # runs, but a reshape folds the batch into the anchors: refused
+    ],
+)
+def test_tflite_run_batch_matches_one_invoke_per_crop(model_dir, name, batchable):
+    from edgepose.bindings import open_backend
+    from edgepose.registry import REGISTRY
+
+    backend = open_backend(model_dir / REGISTRY[name].filename, "litert", threads=2)
+    spec = backend.inputs[0]
+    rng = np.random.default_rng(0)
+    crops = (rng.random((3, *spec.shape[1:])) * 255).astype(spec.dtype)
+    singles = [backend.run([crops[i : i + 1]]) for i in range(3)]
+    batched = backend.run_batch([crops])
+    assert backend._batchable is batchable
+    for k, out in enumerate(batched):
+        assert out.shape == (3, *backend.outputs[k].shape[1:])
+        for i in range(3):
+            np.testing.assert_allclose(out[i], singles[i][k][0], rtol=1e-4, atol=1e-4)
+    assert [o.shape[0] for o in backend.run([crops[:1]])] == [1] * len(batched)  # batch 1 still works after
