@@ -253,9 +253,10 @@ def models_list() -> None:
     for col in ("task", "input", "precision", "present", "sha256"):
         table.add_column(col)
     for spec in REGISTRY.values():
+        pin = spec.sha256[:12] if spec.sha256 else f"{spec.sha256_prefix} (prefix)" if spec.sha256_prefix else "unpinned"
         table.add_row(
             spec.name, spec.task, f"{spec.input_size[0]}x{spec.input_size[1]}", spec.precision,
-            "yes" if is_present(spec) else "no", spec.sha256[:12] if spec.sha256 else "unpinned",
+            "yes" if is_present(spec) else "no", pin,
         )  # fmt: skip
     out = Console(width=None if sys.stdout.isatty() else 120)
     out.print(table)

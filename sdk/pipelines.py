@@ -73,14 +73,13 @@ def build_pipeline(
 ) -> Pipeline | None:  # fmt: skip
     """The pipeline for this model and mode, or None for MoveNet's single-person fast path."""
     spec = resolved.spec
-    family = spec.family if spec else _guess_family(backend)
-    task = spec.task if spec else ("single" if family in ("movenet", "blazepose") else "multi")
+    family, task = (spec.family, spec.task) if spec else _guess_family(backend)
     people = 1 if mode == "single" else max_people
     if family == "posenet":
         from edgepose.posenet import PoseNetMultiPose
 
         return BottomUp(PoseNetMultiPose(backend, _posenet_params(resolved.path)), people, min_pose_score)
-    if family == "movenet-multi" or (family == "movenet" and task == "multi"):
+    if family == "movenet" and task == "multi":
         from edgepose.movenet_multipose import MoveNetMultiPose
 
         return BottomUp(MoveNetMultiPose(backend), people, min_pose_score)
@@ -88,8 +87,9 @@ def build_pipeline(
         raise ModelError(f"{resolved.name} is a person detector, not a pose model")
     if family == "movenet" and mode == "single":
         return None
-    detector = BlazePoseDetector(open_backend(resolve_model("blazepose-detector").path, backend_name
-                                              if backend_name in ("litert", "tflite-runtime") else "auto", threads))
+    # The detector is a CPU TFLite model whatever runs the pose model (ONNX Runtime, an Edge TPU).
+    detector_runtime = backend_name if backend_name in ("litert", "tflite-runtime") else "auto"
+    detector = BlazePoseDetector(open_backend(resolve_model("blazepose-detector").path, detector_runtime, threads))
     params = TopDownParams(max_people=people, min_pose_score=min_pose_score)
     if mode == "single":
         params.redetect_every = NEVER  # MediaPipe's tracking mode: the detector only when lost
@@ -109,16 +109,16 @@ def _posenet_params(path) -> dict:
     return decoder_params(path)
 
 
-def _guess_family(backend: Backend) -> str:
-    """For a model given by path with no registry entry: recognise it by its tensors."""
+def _guess_family(backend: Backend) -> tuple[str, str]:
+    """(family, task) of a model given by path with no registry entry, recognised by its tensors."""
     out = backend.outputs[0].shape
     if out[-1] == 56:
-        return "movenet-multi"
+        return "movenet", "multi"
     if len(backend.outputs) >= 3 and out[-1] in (17, 34, 64):
-        return "posenet"
+        return "posenet", "multi"
     if out[-1] == 195:
-        return "blazepose"
-    return "movenet"
+        return "blazepose", "single"
+    return "movenet", "single"
 
 
 def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: str, threads: int | None) -> Backend:
