@@ -253,7 +253,7 @@ def models_list() -> None:
     for col in ("task", "input", "precision", "present", "sha256"):
         table.add_column(col)
     for spec in REGISTRY.values():
-        pin = spec.sha256[:12] if spec.sha256 else f"{spec.sha256_prefix} (prefix)" if spec.sha256_prefix else "unpinned"
+        pin = spec.sha256[:12] if spec.sha256 else f"{spec.sha256_prefix} (prefix)" if spec.sha256_prefix else "none"
         table.add_row(
             spec.name, spec.task, f"{spec.input_size[0]}x{spec.input_size[1]}", spec.precision,
             "yes" if is_present(spec) else "no", pin,
