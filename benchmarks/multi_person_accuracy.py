@@ -1,0 +1,76 @@
+"""Multi-person accuracy of each pipeline on the shared COCO photos, and still-image time.
+
+Every ground-truth person with at least 5 visible keypoints is scored by the OKS of their best-matching
+predicted pose (BlazePose through the COCO-17 subset of its 33 keypoints); a person counts as found at
+OKS >= 0.5, COCO's loosest threshold.
+
+    EDGEPOSE_MODEL_DIR=../shared/models python benchmarks/multi_person_accuracy.py --label my-laptop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from common import SHARED_DATA, fingerprint
+from edgepose import PoseEstimator
+from edgepose.blazepose import to_coco17
+from edgepose.images import load_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.conftest import oks  # noqa: E402
+
+PIPELINES = {
+    "top-down MoveNet": "movenet-lightning-int8",
+    "bottom-up PoseNet": "posenet-mobilenet",
+    "top-down BlazePose": "blazepose-full",
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--label", default=platform.node() or "unknown")
+    args = ap.parse_args()
+
+    coco = json.loads((SHARED_DATA / "coco" / "test_coco.json").read_text())
+    images = {i["id"]: i["file_name"] for i in coco["images"]}
+    people = [a for a in coco["annotations"] if a["num_keypoints"] >= 5]
+    result: dict = {"benchmark": "multi_person_accuracy", "label": args.label, "threads": args.threads,
+                    "people": len(people), "pipelines": {}}  # fmt: skip
+    for title, model in PIPELINES.items():
+        with PoseEstimator.create_from_model(model, mode="multi", threads=args.threads) as est:
+            poses, ms = {}, []
+            for image_id, name in images.items():
+                rgb = load_image(SHARED_DATA / "coco" / name)
+                est.estimate_frame(rgb)  # warm-up (first invokes allocate)
+                t0 = time.perf_counter()
+                found = est.estimate_frame(rgb).poses
+                ms.append((time.perf_counter() - t0) * 1000)
+                xy = [np.array([(k.x, k.y, k.score) for k in p.keypoints]) for p in found]
+                poses[image_id] = [to_coco17(k) if len(k) == 33 else k for k in xy]
+        best = [max((oks(k, a) for k in poses[a["image_id"]]), default=0.0) for a in people]
+        result["pipelines"][title] = {
+            "model": model,
+            "mean_oks": round(float(np.mean(best)), 3),
+            "found_at_oks_0.5": int(sum(v >= 0.5 for v in best)),
+            "per_person": [{"image": images[a["image_id"]], "bbox": a["bbox"], "oks": round(v, 3)}
+                           for a, v in zip(people, best)],  # fmt: skip
+            "still_ms_per_image": [round(v, 1) for v in ms],
+        }
+        print(f"{title:20s} mean OKS {np.mean(best):.3f}, found {sum(v >= 0.5 for v in best)}/{len(people)}, "
+              f"{np.median(ms):.0f} ms per still (median)")
+    result["fingerprint"] = fingerprint()
+    out = Path(__file__).parent / "results" / f"multi_person_accuracy_{args.label}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
