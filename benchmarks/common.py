@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +44,18 @@ def stats(xs: list[float]) -> dict:
         "p90_ms": round(xs[int(len(xs) * 0.9)], 3),
         "min_ms": round(xs[0], 3),
     }
+
+
+def interleaved(cases: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int) -> dict[str, list]:
+    """Milliseconds per call of each case, measured in alternating rounds so load changes hit all alike."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t0) * 1000.0)
+    return samples

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA, fingerprint, stats
+from common import SHARED_DATA, fingerprint, interleaved, stats
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import default_threads
 from edgepose.registry import resolve_model
@@ -114,16 +114,7 @@ def main() -> int:
             "tracked_frame": video_step(ests["tracked_frame"], frame),
             "raw_tracked_frame": raw_step(det_raw, 0, pose_raw, found),
         }
-        for fn in cases.values():
-            for _ in range(3):
-                fn()
-        samples: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(args.rounds):
-            for name, fn in cases.items():
-                for _ in range(args.per_round):
-                    t0 = time.perf_counter()
-                    fn()
-                    samples[name].append((time.perf_counter() - t0) * 1000.0)
+        samples = interleaved(cases, args.rounds, args.per_round, warmup=3)
         s = {k: stats(v) for k, v in samples.items()}
         results[str(n)] = {
             "people_in_frame": n,

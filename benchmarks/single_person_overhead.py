@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import fingerprint, stats
+from common import fingerprint, interleaved, stats
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import default_threads
 from edgepose.registry import resolve_model
@@ -61,16 +61,7 @@ def main() -> int:
         "pipeline_video": video_frame,  # fast path: carried crop + One-Euro smoothing
         "pipeline_image": lambda: est.estimate_frame(frame),  # still image: letterboxed full frame
     }
-    for fn in cases.values():  # warm-up
-        for _ in range(5):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(args.rounds):
-        for name, fn in cases.items():
-            for _ in range(args.per_round):
-                t0 = time.perf_counter()
-                fn()
-                samples[name].append((time.perf_counter() - t0) * 1000.0)
+    samples = interleaved(cases, args.rounds, args.per_round, warmup=5)
 
     result = {
         "benchmark": "single_person_overhead",

@@ -8,11 +8,11 @@ box (ymin, xmin, ymax, xmax) and the person score, all normalized to the input.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from edgepose.bindings import Backend, dequantize, to_input_dtype
-from edgepose.data import COCO17_KEYPOINTS, Timings
+from edgepose.bottomup import WholeFrameModel
+from edgepose.data import COCO17_KEYPOINTS
 from edgepose.errors import ModelError
 from edgepose.preprocess import Roi, RoiResampler
 
@@ -42,7 +42,7 @@ def decode_multipose(output: np.ndarray, roi: Roi, width: int, height: int) -> l
     return people
 
 
-class MoveNetMultiPose:
+class MoveNetMultiPose(WholeFrameModel):
     keypoint_names = COCO17_KEYPOINTS
     max_detections = 6
 
@@ -68,17 +68,7 @@ class MoveNetMultiPose:
             return [pixels], roi
         return [to_input_dtype(pixels.astype(np.float32), spec)], roi
 
-    def detect(
-        self, rgb: np.ndarray, max_people: int = 6, timings: Timings | None = None
+    def decode(
+        self, outputs: list[np.ndarray], roi: Roi, width: int, height: int, max_people: int = 6
     ) -> list[tuple[np.ndarray, float]]:
-        t0 = time.perf_counter()
-        inputs, roi = self.preprocess(rgb)
-        t1 = time.perf_counter()
-        outputs = self.backend.run(inputs)
-        t2 = time.perf_counter()
-        people = decode_multipose(dequantize(outputs[0], self.backend.outputs[0]), roi, rgb.shape[1], rgb.shape[0])
-        if timings is not None:
-            timings.preprocess += (t1 - t0) * 1e3
-            timings.inference += (t2 - t1) * 1e3
-            timings.postprocess += (time.perf_counter() - t2) * 1e3
-        return people[:max_people]
+        return decode_multipose(dequantize(outputs[0], self.backend.outputs[0]), roi, width, height)[:max_people]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 from edgepose.bindings import Backend, dequantize, to_input_dtype
-from edgepose.data import COCO17_KEYPOINTS, Pose, Timings
+from edgepose.bottomup import WholeFrameModel
+from edgepose.data import COCO17_KEYPOINTS, Pose
 from edgepose.errors import ImageError, ModelError
 from edgepose.movenet import make_pose
 from edgepose.posenet_graph import DEFAULT_PARAMS
@@ -127,7 +127,7 @@ def _instance_score(pose: np.ndarray, earlier: list[np.ndarray], r2: float) -> f
     return float(pose[~claimed, 2].sum() / NUM_PARTS)
 
 
-class PoseNetMultiPose:
+class PoseNetMultiPose(WholeFrameModel):
     """Runs a whole frame, letterboxed, through a decoder-free PoseNet model and decodes every person."""
 
     keypoint_names = COCO17_KEYPOINTS
@@ -184,22 +184,6 @@ class PoseNetMultiPose:
             kps[:, 1] = np.clip(y, 0.0, height - 1.0)
             people.append((kps, score))
         people.sort(key=lambda p: -p[1])
-        return people
-
-    def detect(
-        self, rgb: np.ndarray, max_people: int = 20, timings: Timings | None = None
-    ) -> list[tuple[np.ndarray, float]]:
-        """Every person in `rgb` (HxWx3 uint8), as `decode` returns them."""
-        t0 = time.perf_counter()
-        inputs, roi = self.preprocess(rgb)
-        t1 = time.perf_counter()
-        outputs = self.backend.run(inputs)
-        t2 = time.perf_counter()
-        people = self.decode(outputs, roi, rgb.shape[1], rgb.shape[0], max_people)
-        if timings is not None:
-            timings.preprocess += (t1 - t0) * 1e3
-            timings.inference += (t2 - t1) * 1e3
-            timings.postprocess += (time.perf_counter() - t2) * 1e3
         return people
 
     def to_pose(self, kps: np.ndarray, score: float, pose_id: int | None = None) -> Pose:
