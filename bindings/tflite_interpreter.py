@@ -73,6 +73,7 @@ class TFLiteInterpreterBackend(Backend):
             outputs = self.run(inputs)
         except (ValueError, RuntimeError):
             outputs = None
+            self._batch = n  # the tensors may be half-resized: make _loop resize them back to 1
         # A graph with a hard-coded reshape runs but folds the batch into another axis: not usable.
         if outputs is None or any(o.shape != (n, *s.shape[1:]) for o, s in zip(outputs, self._single_outputs)):
             self._batchable = False

@@ -9,6 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _process_umask() -> int:
+    # Reading the umask means setting it; done once at import, before any thread of ours writes files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it is renamed onto `target`, else removed.
@@ -23,10 +33,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
         with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp_path, 0o666 & ~umask)
+            os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from edgepose.bindings import Backend, open_backend
+from edgepose.bindings.tflite_file import custom_ops
 from edgepose.blazepose import BLAZEPOSE33_SKELETON, BlazePoseLandmark
 from edgepose.blazepose_detector import BlazePoseDetector
 from edgepose.data import COCO17_SKELETON, Timings
@@ -103,10 +105,15 @@ def build_pipeline(
                            skeleton)
 
 
-def _posenet_params(path) -> dict:
+def _has_posenet_decoder(path: Path) -> bool:
+    return path.suffix.lower() == ".tflite" and "PosenetDecoderOp" in custom_ops(path)
+
+
+def _posenet_params(path: Path) -> dict | None:
+    """The decoder op's settings; None (the published defaults) for a file already cut before it."""
     from edgepose.posenet_graph import decoder_params
 
-    return decoder_params(path)
+    return decoder_params(path) if _has_posenet_decoder(path) else None
 
 
 def _guess_family(backend: Backend) -> tuple[str, str]:
@@ -124,7 +131,8 @@ def _guess_family(backend: Backend) -> tuple[str, str]:
 def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: str, threads: int | None) -> Backend:
     """The backend for a pose model; PoseNet's Coral file is first cut before its decoder op."""
     path = resolved.path
-    if spec is not None and spec.family == "posenet":
+    # By registry name or by file: a Coral PoseNet still carrying its decoder op is cut first.
+    if (spec is not None and spec.family == "posenet") or _has_posenet_decoder(path):
         from edgepose.posenet_graph import cpu_posenet_model
 
         path, _ = cpu_posenet_model(path)

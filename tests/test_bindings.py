@@ -194,3 +194,26 @@ def test_tflite_run_batch_matches_one_invoke_per_crop(model_dir, name, batchable
         for i in range(3):
             np.testing.assert_allclose(out[i], singles[i][k][0], rtol=1e-4, atol=1e-4)
     assert [o.shape[0] for o in backend.run([crops[:1]])] == [1] * len(batched)  # batch 1 still works after
+
+
+def test_a_batch_the_runtime_refuses_falls_back_to_a_loop_and_stays_usable(model_dir):
+    # Delegates such as the Edge TPU's can refuse a batch > 1 when tensors are allocated.
+    from edgepose.bindings import open_backend
+    from edgepose.registry import REGISTRY
+
+    backend = open_backend(model_dir / REGISTRY["blazepose-full"].filename, "litert", threads=2)
+    interp = backend._interp
+    real_allocate = interp.allocate_tensors
+
+    def allocate() -> None:
+        if interp.get_input_details()[0]["shape"][0] != 1:
+            raise RuntimeError("delegate: batch > 1 not supported")
+        real_allocate()
+
+    interp.allocate_tensors = allocate
+    crops = np.random.default_rng(1).random((3, 256, 256, 3)).astype(np.float32)
+    singles = [backend.run([crops[i : i + 1]])[0] for i in range(3)]
+    (landmarks, *_) = backend.run_batch([crops])
+    assert backend._batchable is False
+    np.testing.assert_allclose(landmarks, np.concatenate(singles), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(backend.run([crops[:1]])[0], singles[0], rtol=1e-5, atol=1e-4)

@@ -15,7 +15,7 @@ from edgepose.posenet import POSE_TREE, PoseNetMultiPose, decode_multiple_poses
 from edgepose.posenet_graph import cpu_posenet_model, strip_posenet_decoder
 from edgepose.preprocess import Roi
 
-from tests.conftest import DATA_DIR, gt_for, oks
+from tests.conftest import DATA_DIR, gt_for, oks, pose_xy
 
 POSENET_FILE = "posenet_mobilenet_v1_075_481_641_quant_decoder.tflite"
 COCO_PHOTOS = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
@@ -152,3 +152,20 @@ def test_decode_maps_back_to_image_pixels():
     # Input pixel centres sit at integers, image pixel centres at +0.5: x_image = 2 * (x_input + 0.5).
     np.testing.assert_allclose(kps[:, :2], 2 * (PART_XY + 0.5), atol=1e-9)
     np.testing.assert_allclose(kps[:, 2], PART_SCORE, rtol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["renamed Coral file", "already stripped file"])
+def test_posenet_given_by_path_works_like_the_registry_name(posenet_path, coco, tmp_path, monkeypatch, form):
+    from edgepose import PoseEstimator
+
+    monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path / "cache")
+    model = tmp_path / "my_posenet.tflite"
+    if form == "renamed Coral file":
+        model.write_bytes(posenet_path.read_bytes())
+    else:
+        strip_posenet_decoder(posenet_path, model)
+    with PoseEstimator.create_from_model(str(model), mode="multi", threads=2) as est:
+        poses = est.estimate(DATA_DIR / "coco" / "000000196141.jpg")
+    for ann in gt_for(coco, "000000196141.jpg"):
+        if ann["num_keypoints"] >= 5:
+            assert max(oks(pose_xy(p), ann) for p in poses) >= 0.5
