@@ -106,7 +106,10 @@ def build_pipeline(
 
 
 def _has_posenet_decoder(path: Path) -> bool:
-    return path.suffix.lower() == ".tflite" and "PosenetDecoderOp" in custom_ops(path)
+    try:
+        return "PosenetDecoderOp" in custom_ops(path)
+    except ModelError:
+        return False  # not a readable TFLite file: open_backend says why
 
 
 def _posenet_params(path: Path) -> dict | None:
