@@ -103,10 +103,11 @@ class BlazePoseLandmark:
         for i, roi in enumerate(rois):
             x, y = roi.to_image(raw[i, :, 0] / self.input_size, raw[i, :, 1] / self.input_size)
             kps = np.stack([x, y, _sigmoid(raw[i, :, 3])], axis=1)
-            results.append((kps[:33], float(presence[i]), tracking_roi(kps[33], kps[34])))
-        for kps, _, _ in results:
-            np.clip(kps[:, 0], 0.0, width - 1.0, out=kps[:, 0])
-            np.clip(kps[:, 1], 0.0, height - 1.0, out=kps[:, 1])
+            next_roi = tracking_roi(kps[33], kps[34])  # from the unclipped auxiliary points
+            body = kps[:33]
+            np.clip(body[:, 0], 0.0, width - 1.0, out=body[:, 0])
+            np.clip(body[:, 1], 0.0, height - 1.0, out=body[:, 1])
+            results.append((body, float(presence[i]), next_roi))
         return results
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from edgepose.bindings import Backend, to_input_dtype
+from edgepose.boxes import iou
 from edgepose.errors import ModelError
 from edgepose.preprocess import Roi, RoiResampler
 
@@ -118,11 +119,6 @@ class BlazePoseDetector:
         x -= np.float32(1.0)
         return [to_input_dtype(x, self._in_spec)]
 
-    def preprocess(self, rgb: np.ndarray) -> tuple[list[np.ndarray], Roi]:
-        h, w = rgb.shape[:2]
-        roi = Roi.letterbox_to(w, h, INPUT_SIZE, INPUT_SIZE)
-        return self.crop(rgb, [roi]), roi
-
     def decode(self, outputs: list[np.ndarray], roi: Roi, max_people: int | None = None) -> list[PersonDetection]:
         raw = outputs[self._boxes_out].reshape(-1, 12).astype(np.float64)
         logits = np.clip(outputs[self._scores_out].reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
@@ -149,22 +145,6 @@ class BlazePoseDetector:
             ))  # fmt: skip
         return people
 
-    def detect(self, rgb: np.ndarray, max_people: int | None = None) -> list[PersonDetection]:
-        inputs, roi = self.preprocess(rgb)
-        return self.decode(self.backend.run(inputs), roi, max_people)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (x0, y0, x1, y1) box with each row of `boxes`."""
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
 
 def weighted_nms(
     boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
@@ -176,7 +156,7 @@ def weighted_nms(
     merged = []
     while remaining.size:
         best = remaining[0]
-        overlap = box_iou(boxes[best], boxes[remaining]) > iou_threshold
+        overlap = iou(boxes[best], boxes[remaining]) > iou_threshold
         cluster = remaining[overlap]
         weights = scores[cluster][:, None]
         box = (boxes[cluster] * weights).sum(axis=0) / weights.sum()

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from edgepose.bindings import Backend
@@ -191,8 +191,7 @@ class PoseEstimator:
         """Pose objects, best first, at most max_people; the pipeline's score is the pose score."""
         t0 = time.perf_counter()
         poses = [
-            replace(make_pose(k, self.keypoint_names, self.options.min_keypoint_score, ids[i] if ids else None),
-                    score=float(s))
+            make_pose(k, self.keypoint_names, self.options.min_keypoint_score, ids[i] if ids else None, s)
             for i, (k, s) in enumerate(people)
             if s >= self.options.min_pose_score
         ]  # fmt: skip

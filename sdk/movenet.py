@@ -100,8 +100,10 @@ def make_pose(
     names: tuple[str, ...],
     min_keypoint_score: float = CROP_KEYPOINT_SCORE,
     pose_id: int | None = None,
+    score: float | None = None,
 ) -> Pose:
-    """A Pose from an Nx3 (x, y, score) array: score = mean keypoint score, bbox over confident ones."""
+    """A Pose from an Nx3 (x, y, score) array: score = `score` or the mean keypoint score, bbox over
+    the confident keypoints."""
     scores = kps[:, 2]
     confident = scores >= min_keypoint_score
     sel = kps[confident] if confident.any() else kps
@@ -109,7 +111,7 @@ def make_pose(
     hi = sel[:, :2].max(axis=0)
     bbox = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
     keypoints = tuple(Keypoint(n, x, y, s) for n, (x, y, s) in zip(names, kps.tolist()))
-    return Pose(keypoints=keypoints, score=float(scores.mean()), bbox=bbox, id=pose_id)
+    return Pose(keypoints=keypoints, score=float(scores.mean() if score is None else score), bbox=bbox, id=pose_id)
 
 
 def torso_crop(kps: np.ndarray, width: int, height: int) -> SquareRoi | None:

@@ -135,7 +135,8 @@ def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: st
     """The backend for a pose model; PoseNet's Coral file is first cut before its decoder op."""
     path = resolved.path
     # By registry name or by file: a Coral PoseNet still carrying its decoder op is cut first.
-    if (spec is not None and spec.family == "posenet") or _has_posenet_decoder(path):
+    is_posenet = spec.family == "posenet" if spec is not None else _has_posenet_decoder(path)
+    if is_posenet:
         from edgepose.posenet_graph import cpu_posenet_model
 
         path, _ = cpu_posenet_model(path)

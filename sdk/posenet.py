@@ -10,15 +10,13 @@ Decoding follows tfjs-models' posenet `decodeMultiplePoses` (with 2 offset refin
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.bottomup import WholeFrameModel
-from edgepose.data import COCO17_KEYPOINTS, Pose
+from edgepose.data import COCO17_KEYPOINTS
 from edgepose.errors import ImageError, ModelError
-from edgepose.movenet import make_pose
 from edgepose.posenet_graph import DEFAULT_PARAMS
 from edgepose.preprocess import Roi, RoiResampler
 
@@ -132,7 +130,7 @@ class PoseNetMultiPose(WholeFrameModel):
 
     keypoint_names = COCO17_KEYPOINTS
 
-    def __init__(self, backend: Backend, params: dict | None = None, min_keypoint_score: float = 0.2):
+    def __init__(self, backend: Backend, params: dict | None = None):
         inp = backend.inputs[0]
         if len(inp.shape) != 4 or inp.shape[0] != 1 or inp.shape[3] != 3:
             raise ModelError(f"not a PoseNet model: input shape {inp.shape} is not 1xHxWx3")
@@ -144,7 +142,6 @@ class PoseNetMultiPose(WholeFrameModel):
         self.backend = backend
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self.max_detections = int(self.params["max_detections"])
-        self.min_keypoint_score = min_keypoint_score
         self.input_height, self.input_width = inp.shape[1], inp.shape[2]
         self._heads = (heads[17], heads[34], heads[64])
         self._in_spec = inp
@@ -185,8 +182,3 @@ class PoseNetMultiPose(WholeFrameModel):
             people.append((kps, score))
         people.sort(key=lambda p: -p[1])
         return people
-
-    def to_pose(self, kps: np.ndarray, score: float, pose_id: int | None = None) -> Pose:
-        """A Pose whose score is PoseNet's instance score (not the mean keypoint score)."""
-        pose = make_pose(kps, self.keypoint_names, self.min_keypoint_score, pose_id)
-        return dataclasses.replace(pose, score=float(score))

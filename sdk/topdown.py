@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from edgepose.bindings import Backend
 from edgepose.blazepose_detector import BlazePoseDetector, PersonDetection, weighted_nms
+from edgepose.boxes import area, intersection
 from edgepose.data import Timings
 from edgepose.preprocess import Roi
 
@@ -117,9 +118,8 @@ def _nested(small: PersonDetection, big: PersonDetection) -> bool:
     """A detection of a body part (a head, a torso) inside a larger, surer detection of the same person."""
     if small.radius >= 0.5 * big.radius or small.score > big.score:
         return False
-    a, b = np.array(small.body_box()), np.array(big.body_box())
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    return bool(inter >= 0.8 * np.prod(a[2:] - a[:2]))
+    a, b = np.array(small.body_box()), np.array([big.body_box()])
+    return bool(intersection(a, b)[0] >= 0.8 * area(a))
 
 
 class TopDown:
@@ -194,8 +194,14 @@ class TopDown:
 
 def _same_person(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether a refined pose stayed on its person instead of drifting onto a neighbour in the crop."""
-    size = max(np.ptp(a[:, 0]), np.ptp(a[:, 1]), 1.0)
-    return bool(np.median(np.hypot(*(a[:, :2] - b[:, :2]).T)) < 0.25 * size)
+    return bool(keypoint_gaps(np.stack([a, b]))[0, 1] < 0.25)
+
+
+def keypoint_gaps(poses: np.ndarray) -> np.ndarray:
+    """NxN: median keypoint distance between poses i and j, as a fraction of pose i's size (NxKx3 input)."""
+    xy = poses[:, :, :2]
+    size = np.maximum(np.ptp(xy, axis=1).max(axis=1), 1.0)
+    return np.median(np.linalg.norm(xy[:, None] - xy[None], axis=3), axis=2) / size[:, None]
 
 
 def _roi_around(kps: np.ndarray) -> Roi:
@@ -217,9 +223,7 @@ def drop_duplicates(
     if len(results) < 2:
         return results
     results = sorted(results, key=lambda r: -r[1])
-    xy = np.stack([r[0][:, :2] for r in results])  # N x K x 2
-    size = np.maximum(np.ptp(xy, axis=1).max(axis=1), 1.0)
-    apart = np.median(np.linalg.norm(xy[:, None] - xy[None], axis=3), axis=2) > distance * size[:, None]
+    apart = keypoint_gaps(np.stack([r[0] for r in results])) > distance
     kept: list[int] = []
     for i in range(len(results)):
         if all(apart[i, j] for j in kept):

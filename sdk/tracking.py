@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .boxes import iou
 from .data import COCO17_SIGMAS
 from .smoothing import OneEuroFilter, OneEuroParams
 
@@ -61,11 +62,7 @@ def keypoint_box(kpts: np.ndarray, min_score: float) -> tuple[float, float, floa
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when the union is empty."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(iw, 0.0) * max(ih, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    return float(iou(np.asarray(a, dtype=np.float64), np.asarray([b], dtype=np.float64))[0])
 
 
 def oks_similarity(
