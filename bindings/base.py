@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from edgepose.errors import ModelError
@@ -33,6 +34,7 @@ class Backend(ABC):
     """A loaded model ready to run. Loading happens once, in the constructor."""
 
     name: str = "backend"
+    path: Path | None = None  # the model file, for what the runtime does not expose (edgepose metadata)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     threads: int

@@ -33,6 +33,7 @@ class OnnxRuntimeBackend(Backend):
         except ImportError as e:
             raise BackendError('ONNX Runtime is not installed: pip install "edgepose[onnx]"') from e
         self.name = "onnxruntime"
+        self.path = Path(path)
         self.threads = threads
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads

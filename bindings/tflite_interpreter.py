@@ -35,6 +35,7 @@ class TFLiteInterpreterBackend(Backend):
         delegates: list[Any] | None = None,
     ):
         self.name = name
+        self.path = Path(path)
         self.threads = threads
         try:
             with quiet_native_stderr():

@@ -1,10 +1,12 @@
 """BlazePose GHUM full landmark model: 33 keypoints from a rotated person ROI.
 
-Model facts (mediapipe/modules/pose_landmark): 256x256 RGB crop of the ROI, floats in [0, 1];
-output 0 holds 39 landmarks x (x, y, z, visibility, presence) in crop pixels, visibility and presence
-as logits; landmarks 33 and 34 are the hip centre and a body-circle point, from which MediaPipe's
-tracking mode derives the next frame's ROI exactly as from a detection; output 1 is the probability
-that a person is in the crop at all.
+Model facts (mediapipe/modules/pose_landmark): 256x256 RGB crop of the ROI, floats in [0, 1] (or the
+normalization in the file's edgepose metadata); one output holds 39 landmarks x (x, y, z, visibility,
+presence) in crop pixels, visibility and presence as logits; landmarks 33 and 34 are the hip centre
+and a body-circle point, from which MediaPipe's tracking mode derives the next frame's ROI exactly as
+from a detection; another (one value per image) is the probability that a person is in the crop at
+all. Outputs are found by their sizes (195 and 1 per image), never by position: int8 conversion
+reorders them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from edgepose.bindings import Backend, to_input_dtype
+from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.blazepose_detector import ROI_SCALE, PersonDetection, normalize_radians
 from edgepose.errors import ModelError
+from edgepose.model_metadata import ModelMetadata, Normalization, backend_metadata
 from edgepose.preprocess import Roi, RoiResampler
 
 BLAZEPOSE33_KEYPOINTS: tuple[str, ...] = (
@@ -46,6 +49,7 @@ BLAZEPOSE33_SIGMAS: tuple[float, ...] = (
 
 NUM_LANDMARKS = 39
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's min_tracking_confidence default
+INPUT_NORMALIZATION = Normalization(mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))  # pixels / 255
 
 
 def to_coco17(kps: np.ndarray) -> np.ndarray:
@@ -63,12 +67,18 @@ class BlazePoseLandmark:
     keypoint_names = BLAZEPOSE33_KEYPOINTS
     skeleton = BLAZEPOSE33_SKELETON
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, metadata: ModelMetadata | None = None):
+        """`metadata`: the model file's edgepose metadata; None reads it from the backend's file."""
         inp = backend.inputs[0]
-        if len(inp.shape) != 4 or inp.shape[3] != 3 or backend.outputs[0].shape[-1] != NUM_LANDMARKS * 5:
+        sizes = [_per_image(o.shape) for o in backend.outputs]
+        if len(inp.shape) != 4 or inp.shape[3] != 3 or NUM_LANDMARKS * 5 not in sizes or 1 not in sizes:
             raise ModelError(
-                f"not a BlazePose landmark model: input {inp.shape}, first output {backend.outputs[0].shape}"
+                f"not a BlazePose landmark model: input {inp.shape}, outputs {[o.shape for o in backend.outputs]}"
             )
+        self._landmarks_out = sizes.index(NUM_LANDMARKS * 5)
+        self._presence_out = sizes.index(1)
+        metadata = metadata or backend_metadata(backend)
+        self._normalization = (metadata.normalization if metadata else None) or INPUT_NORMALIZATION
         self.backend = backend
         self.input_size = inp.shape[1]
         self._resample = RoiResampler(self.input_size, self.input_size)
@@ -80,8 +90,7 @@ class BlazePoseLandmark:
             self._batch = np.zeros((len(rois), self.input_size, self.input_size, 3), dtype=np.uint8)
         for i, roi in enumerate(rois):
             self._resample(rgb, roi, out=self._batch[i])
-        x = self._batch[: len(rois)].astype(np.float32) * (1.0 / 255.0)
-        return [to_input_dtype(x, self._in_spec)]
+        return [to_input_dtype(self._normalization.apply(self._batch[: len(rois)]), self._in_spec)]
 
     def roi_for_detection(self, person: PersonDetection) -> Roi:
         return person.roi(rotate=True)
@@ -97,8 +106,10 @@ class BlazePoseLandmark:
         self, outputs: list[np.ndarray], rois: list[Roi], width: int, height: int
     ) -> list[tuple[np.ndarray, float, Roi | None]]:
         """Per ROI: 33x3 (x, y, visibility) in image pixels, presence probability, next frame's ROI."""
-        raw = outputs[0].reshape(len(rois), NUM_LANDMARKS, 5).astype(np.float64)
-        presence = outputs[1].reshape(len(rois)).astype(np.float64)
+        raw = dequantize(outputs[self._landmarks_out], self.backend.outputs[self._landmarks_out])
+        raw = raw.reshape(len(rois), NUM_LANDMARKS, 5).astype(np.float64)
+        presence = dequantize(outputs[self._presence_out], self.backend.outputs[self._presence_out])
+        presence = presence.reshape(len(rois)).astype(np.float64)
         results = []
         for i, roi in enumerate(rois):
             x, y = roi.to_image(raw[i, :, 0] / self.input_size, raw[i, :, 1] / self.input_size)
@@ -109,6 +120,11 @@ class BlazePoseLandmark:
             np.clip(body[:, 1], 0.0, height - 1.0, out=body[:, 1])
             results.append((body, float(presence[i]), next_roi))
         return results
+
+
+def _per_image(shape: tuple[int, ...]) -> int:
+    """Values per image of an output (its size without the batch dimension)."""
+    return int(np.prod(shape[1:])) if len(shape) > 1 else 1
 
 
 def tracking_roi(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi | None:

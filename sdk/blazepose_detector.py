@@ -4,7 +4,8 @@ Model facts (mediapipe/modules/pose_detection): 224x224 RGB letterboxed with a z
 [-1, 1]; 2254 anchors; per anchor a face box (cx, cy, w, h) and 4 keypoints as (x, y), in 224-pixel
 units relative to the anchor centre, plus one score logit. Keypoint 0 is the hip centre and keypoint 1
 lies on a circle around the whole body, so their distance is the body's radius and their direction
-its rotation.
+its rotation. The two outputs are found by their shapes (2254x12, 2254x1), not their order; a
+converted file's edgepose metadata may give another input normalization.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from edgepose.bindings import Backend, to_input_dtype
+from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.boxes import iou
 from edgepose.errors import ModelError
+from edgepose.model_metadata import ModelMetadata, Normalization, backend_metadata
 from edgepose.preprocess import Roi, RoiResampler
 
 INPUT_SIZE = 224
@@ -23,6 +25,7 @@ SCORE_THRESHOLD = 0.5
 NMS_IOU = 0.3
 ROI_SCALE = 1.25  # MediaPipe's pose_detection_to_roi: the body circle's square, enlarged by 1.25
 SCORE_CLIP = 100.0
+INPUT_NORMALIZATION = Normalization(mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5))  # to [-1, 1]
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,10 @@ def normalize_radians(angle: float) -> float:
 class BlazePoseDetector:
     """Finds people in a frame (the whole frame, letterboxed to 224x224)."""
 
-    def __init__(self, backend: Backend, score_threshold: float = SCORE_THRESHOLD):
+    def __init__(
+        self, backend: Backend, score_threshold: float = SCORE_THRESHOLD, metadata: ModelMetadata | None = None
+    ):
+        """`metadata`: the model file's edgepose metadata; None reads it from the backend's file."""
         inp = backend.inputs[0]
         shapes = sorted(tuple(o.shape[-2:]) for o in backend.outputs)
         if tuple(inp.shape) != (1, INPUT_SIZE, INPUT_SIZE, 3) or shapes != [(2254, 1), (2254, 12)]:
@@ -99,7 +105,11 @@ class BlazePoseDetector:
         self.score_threshold = score_threshold
         self.anchors = ssd_anchors()
         self._boxes_out = next(i for i, o in enumerate(backend.outputs) if o.shape[-1] == 12)
-        self._scores_out = 1 - self._boxes_out
+        self._scores_out = next(i for i, o in enumerate(backend.outputs) if o.shape[-1] == 1)
+        metadata = metadata or backend_metadata(backend)
+        normalization = metadata.normalization if metadata else None
+        # The usual [-1, 1] runs in place on a reused buffer; another normalization takes the general path.
+        self._normalization = None if normalization in (None, INPUT_NORMALIZATION) else normalization
         self._resample = RoiResampler(INPUT_SIZE, INPUT_SIZE)
         self._batch = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
         self._scaled = np.zeros(self._batch.shape, dtype=np.float32)
@@ -113,6 +123,8 @@ class BlazePoseDetector:
             self._scaled = np.zeros(self._batch.shape, dtype=np.float32)
         for i, roi in enumerate(rois):
             self._resample(rgb, roi, out=self._batch[i])
+        if self._normalization is not None:
+            return [to_input_dtype(self._normalization.apply(self._batch[:n]), self._in_spec)]
         # In place, into a reused buffer: a dozen tiles are 1.8M values per frame.
         x = self._scaled[:n]
         np.multiply(self._batch[:n], np.float32(2.0 / 255.0), out=x)
@@ -120,8 +132,10 @@ class BlazePoseDetector:
         return [to_input_dtype(x, self._in_spec)]
 
     def decode(self, outputs: list[np.ndarray], roi: Roi, max_people: int | None = None) -> list[PersonDetection]:
-        raw = outputs[self._boxes_out].reshape(-1, 12).astype(np.float64)
-        logits = np.clip(outputs[self._scores_out].reshape(-1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
+        specs = self.backend.outputs
+        raw = dequantize(outputs[self._boxes_out], specs[self._boxes_out]).reshape(-1, 12).astype(np.float64)
+        logits = dequantize(outputs[self._scores_out], specs[self._scores_out]).reshape(-1).astype(np.float64)
+        logits = np.clip(logits, -SCORE_CLIP, SCORE_CLIP)
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = np.flatnonzero(scores >= self.score_threshold)
         if keep.size == 0:

@@ -1,6 +1,8 @@
 """MoveNet SinglePose (Lightning / Thunder, any precision): preprocessing, decoding, crop tracking.
 
-Output 1x1x17x3: (y, x, score) per COCO-17 keypoint, normalized to the square model input.
+Output 1x1x17x3: (y, x, score) per COCO-17 keypoint, normalized to the square model input; found by
+its shape, not its position (converters may add or reorder outputs). Float inputs get the pixels as
+they are (0..255), unless the file's edgepose metadata gives another normalization.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.blazepose_detector import PersonDetection
 from edgepose.data import COCO17_KEYPOINTS, Keypoint, Pose
 from edgepose.errors import ModelError
+from edgepose.model_metadata import ModelMetadata, backend_metadata
 from edgepose.preprocess import Roi, RoiResampler, SquareRoi
 
 # Keypoint indices used by the torso-based crop.
@@ -31,13 +34,21 @@ class MoveNetSinglePose:
 
     keypoint_names = COCO17_KEYPOINTS
 
-    def __init__(self, backend: Backend, min_keypoint_score: float = CROP_KEYPOINT_SCORE):
+    def __init__(
+        self, backend: Backend, min_keypoint_score: float = CROP_KEYPOINT_SCORE, metadata: ModelMetadata | None = None
+    ):
+        """`metadata`: the model file's edgepose metadata; None reads it from the backend's file."""
         inp = backend.inputs[0]
-        out = backend.outputs[0]
         if len(inp.shape) != 4 or inp.shape[0] != 1 or inp.shape[3] != 3 or inp.shape[1] != inp.shape[2]:
             raise ModelError(f"not a MoveNet SinglePose model: input shape {inp.shape} is not 1xNxNx3")
-        if tuple(out.shape[-2:]) != (17, 3):
-            raise ModelError(f"not a MoveNet SinglePose model: output shape {out.shape} is not 1x1x17x3")
+        found = [i for i, o in enumerate(backend.outputs) if tuple(o.shape[-2:]) == (17, 3)]
+        if not found:
+            shapes = [o.shape for o in backend.outputs]
+            raise ModelError(f"not a MoveNet SinglePose model: no 1x1x17x3 output among {shapes}")
+        self._out_index = found[0]
+        out = backend.outputs[self._out_index]
+        metadata = metadata or backend_metadata(backend)
+        self._normalization = metadata.normalization if metadata else None
         self.backend = backend
         self.min_keypoint_score = min_keypoint_score
         self.input_size = inp.shape[1]
@@ -60,14 +71,15 @@ class MoveNetSinglePose:
         pixels = self._batch[: len(rois)]
         if self._direct:
             return [pixels]
-        return [to_input_dtype(pixels.astype(np.float32), self._in_spec)]
+        real = pixels.astype(np.float32) if self._normalization is None else self._normalization.apply(pixels)
+        return [to_input_dtype(real, self._in_spec)]
 
     def decode(self, outputs: list[np.ndarray], roi: Roi, width: int, height: int) -> np.ndarray:
         """17x3 array of (x, y, score), x and y in original-image pixels."""
         return self.decode_batch(outputs, [roi], width, height)[0]
 
     def decode_batch(self, outputs: list[np.ndarray], rois: list[Roi], width: int, height: int) -> list[np.ndarray]:
-        kps = dequantize(outputs[0], self._out_spec).reshape(len(rois), 17, 3)
+        kps = dequantize(outputs[self._out_index], self._out_spec).reshape(len(rois), 17, 3)
         results = []
         for k, roi in zip(kps, rois, strict=True):
             out = np.empty((17, 3), dtype=np.float64)

@@ -3,7 +3,11 @@
 - a MoveNet SinglePose model in multi mode -> top-down: BlazePose detector, one MoveNet crop each;
 - blazepose-full -> top-down with the 33-keypoint landmark model on rotated crops (in single mode:
   one person, the detector only when nobody is tracked, like MediaPipe's tracking mode);
+- an RTMPose model -> top-down with upright 3:4 crops (single mode: tracking mode, as for BlazePose);
 - posenet-mobilenet, movenet-multipose-lightning -> bottom-up, one invoke for everyone.
+
+A model file outside the registry is recognised by its edgepose metadata (written by the converters),
+else by its tensors.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from edgepose.blazepose import BLAZEPOSE33_SKELETON, BlazePoseLandmark
 from edgepose.blazepose_detector import BlazePoseDetector
 from edgepose.data import COCO17_SKELETON, Timings
 from edgepose.errors import ModelError
+from edgepose.model_metadata import ModelMetadata, load_metadata
 from edgepose.movenet import MoveNetSinglePose
 from edgepose.registry import ModelSpec, ResolvedModel, resolve_model
 from edgepose.topdown import DUPLICATE_DISTANCE, PersonFinder, TopDown, TopDownParams, drop_duplicates
@@ -75,7 +80,7 @@ def build_pipeline(
 ) -> Pipeline | None:  # fmt: skip
     """The pipeline for this model and mode, or None for MoveNet's single-person fast path."""
     spec = resolved.spec
-    family, task = (spec.family, spec.task) if spec else _guess_family(backend)
+    family, task = (spec.family, spec.task) if spec else _file_family(resolved.path, backend)
     people = 1 if mode == "single" else max_people
     if family == "posenet":
         from edgepose.posenet import PoseNetMultiPose
@@ -99,6 +104,11 @@ def build_pipeline(
         model, skeleton = BlazePoseLandmark(backend), BLAZEPOSE33_SKELETON
     elif family == "movenet":
         model, skeleton = MoveNetSinglePose(backend), COCO17_SKELETON
+    elif family == "rtmpose":
+        from edgepose.rtmpose import RTMPose
+
+        model = RTMPose(backend)
+        skeleton = COCO17_SKELETON if len(model.keypoint_names) == 17 else ()
     else:
         raise ModelError(f"{resolved.name}: no {mode}-person pipeline for the {family} family")
     return TopDownPipeline(PersonFinder(detector, params.tile_fraction, params.detection_score), model, params,
@@ -119,16 +129,54 @@ def _posenet_params(path: Path) -> dict | None:
     return decoder_params(path) if _has_posenet_decoder(path) else None
 
 
+# The task a family's models have when the metadata does not say.
+_DEFAULT_TASK = {"movenet": "single", "blazepose": "single", "blazepose-detector": "detector", "rtmpose": "single",
+                 "posenet": "multi"}  # fmt: skip
+
+
+def _file_family(path: Path, backend: Backend) -> tuple[str, str]:
+    """(family, task) of a model given by path with no registry entry: its metadata, else its tensors."""
+    meta = _metadata(path)
+    if meta is not None and meta.family is not None:
+        return meta.family, meta.task or _DEFAULT_TASK[meta.family]
+    return _guess_family(backend)
+
+
+def _metadata(path: Path) -> ModelMetadata | None:
+    try:
+        return load_metadata(path)
+    except ModelError:
+        return None  # unreadable now: open_backend read it a moment ago, so let the model code say why
+
+
 def _guess_family(backend: Backend) -> tuple[str, str]:
-    """(family, task) of a model given by path with no registry entry, recognised by its tensors."""
-    out = backend.outputs[0].shape
-    if out[-1] == 56:
+    """(family, task) of a model recognised by its tensors alone (any output order: int8 conversion
+    reorders outputs)."""
+    shapes = [o.shape for o in backend.outputs]
+    last = sorted(s[-1] for s in shapes if s)
+    if 56 in last:
         return "movenet", "multi"
-    if len(backend.outputs) >= 3 and out[-1] in (17, 34, 64):
+    if len(shapes) >= 3 and {17, 34, 64} <= set(last):
         return "posenet", "multi"
-    if out[-1] == 195:
+    if any(int(np.prod(s[1:])) == 195 for s in shapes):
         return "blazepose", "single"
+    if last == [1, 12]:
+        return "blazepose", "detector"
+    if _has_simcc_outputs(backend):
+        return "rtmpose", "single"
     return "movenet", "single"
+
+
+def _has_simcc_outputs(backend: Backend) -> bool:
+    """Two 3-D outputs whose last dims are twice the input's width and height (RTMPose's SimCC)."""
+    from edgepose.rtmpose import find_simcc_outputs, input_layout
+
+    try:
+        _, width, height = input_layout(backend.inputs[0])
+        find_simcc_outputs(backend.outputs, width, height, 2.0)
+    except ModelError:
+        return False
+    return True
 
 
 def open_model(resolved: ResolvedModel, spec: ModelSpec | None, backend_name: str, threads: int | None) -> Backend:

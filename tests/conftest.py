@@ -5,6 +5,7 @@ A missing file fails the run loudly; nothing is skipped.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,23 @@ REQUIRED_MODELS = (
 )  # fmt: skip
 
 
+# The converter tests need the workstation extra (TensorFlow, onnx2tf, torch). Without it they are not
+# collected, and the header says so; .ci/run runs them in their own venv with EDGEPOSE_REQUIRE_CONVERT=1,
+# where missing deps are an error.
+CONVERT_DEPS = ("torch", "tensorflow", "onnx2tf", "tf2onnx", "onnx", "onnxruntime")
+_missing_convert = [m for m in CONVERT_DEPS if importlib.util.find_spec(m) is None]
+collect_ignore = ["convert"] if _missing_convert else []
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _missing_convert:
+        return f"converter tests (tests/convert) not collected: {', '.join(_missing_convert)} missing, see .ci/run"
+    return None
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if _missing_convert and os.environ.get("EDGEPOSE_REQUIRE_CONVERT") == "1":
+        raise pytest.UsageError(f"EDGEPOSE_REQUIRE_CONVERT=1 but {', '.join(_missing_convert)} missing")
     model_dir = os.environ.get("EDGEPOSE_MODEL_DIR")
     if not model_dir:
         raise pytest.UsageError("set EDGEPOSE_MODEL_DIR to the folder with the real model files (../shared/models)")

@@ -1,0 +1,119 @@
+"""Calibration and parity inputs: the exact tensors the runtime feeds a model on real images.
+
+The source model runs through the real edgepose pipeline (single-person and multi-person top-down, so
+whole-frame, torso and per-person crops all appear) behind a backend that records every input. int8
+calibration then sees the same crop, size and normalization the device will, by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from edgepose.bindings import Backend, open_backend
+from edgepose.data import Timings
+from edgepose.errors import ImageError, ModelError
+from edgepose.images import is_image_file, load_image
+
+MAX_INPUTS = 200
+
+
+class RecordingBackend(Backend):
+    """Delegates to a real backend and keeps a copy of every input it is given (one per image)."""
+
+    def __init__(self, inner: Backend):
+        self.inner = inner
+        self.name, self.inputs, self.outputs, self.threads = inner.name, inner.inputs, inner.outputs, inner.threads
+        self.records: list[list[np.ndarray]] = []
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self._record(inputs)
+        return self.inner.run(inputs)
+
+    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self._record(inputs)
+        return self.inner.run_batch(inputs)
+
+    def resize_input(self, shape: Sequence[int]) -> None:
+        self.inner.resize_input(shape)
+        self.inputs = self.inner.inputs
+
+    def _record(self, inputs: Sequence[np.ndarray]) -> None:
+        for i in range(inputs[0].shape[0]):
+            self.records.append([np.array(x[i : i + 1]) for x in inputs])
+
+
+def image_files(folder: Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"calibration folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    if not files:
+        raise ImageError(f"no images in {folder} (calibration needs real photos: .jpg, .png, ...)")
+    return files
+
+
+def load_images(folder: Path) -> list[np.ndarray]:
+    """Every readable image in `folder` (unreadable ones are skipped; none readable is an error)."""
+    images = []
+    for path in image_files(folder):
+        try:
+            images.append(load_image(path))
+        except ImageError:
+            continue
+    if not images:
+        raise ImageError(f"none of the images in {folder} could be read")
+    return images
+
+
+def runtime_inputs(
+    model: Path, family: str, images: list[np.ndarray], limit: int = MAX_INPUTS
+) -> list[list[np.ndarray]]:
+    """The inputs the runtime feeds `model` (a file it can run) on `images`, in feeding order."""
+    recorder = RecordingBackend(open_backend(model))
+    if family == "blazepose-detector":
+        _run_detector(recorder, images)
+    else:
+        _run_pose_pipelines(recorder, model, images)
+    if not recorder.records:
+        raise ModelError(f"the runtime fed {model.name} nothing on these images")
+    return _spread(recorder.records, limit)
+
+
+def _run_detector(recorder: RecordingBackend, images: list[np.ndarray]) -> None:
+    from edgepose.blazepose_detector import BlazePoseDetector
+    from edgepose.topdown import PersonFinder, TopDownParams
+
+    params = TopDownParams()
+    finder = PersonFinder(BlazePoseDetector(recorder), params.tile_fraction, params.detection_score)
+    for rgb in images:
+        finder.find(rgb, Timings())
+
+
+def _run_pose_pipelines(recorder: RecordingBackend, model: Path, images: list[np.ndarray]) -> None:
+    from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
+    from edgepose.pipelines import build_pipeline
+    from edgepose.registry import ResolvedModel
+
+    resolved = ResolvedModel(model, str(model), None)
+    for mode in ("single", "multi"):
+        options = PoseEstimatorOptions(model=str(model), mode=mode, smoothing=False)
+        pipeline = build_pipeline(resolved, recorder, mode, options.max_people, options.min_pose_score, "auto", None)
+        estimator = PoseEstimator(options, recorder, str(model), pipeline)
+        for rgb in images:
+            estimator.estimate(rgb)
+
+
+def _spread(records: list[list[np.ndarray]], limit: int) -> list[list[np.ndarray]]:
+    if len(records) <= limit:
+        return records
+    keep = np.linspace(0, len(records) - 1, limit).round().astype(int)
+    return [records[i] for i in keep]
+
+
+def real_values(x: np.ndarray, spec) -> np.ndarray:
+    """An input tensor as real float values (what a float model of the same family takes)."""
+    from edgepose.bindings import dequantize
+
+    return dequantize(x, spec)

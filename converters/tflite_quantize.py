@@ -1,0 +1,80 @@
+"""Full-integer TFLite from a SavedModel, calibrated on the runtime's own inputs, per-channel weights.
+
+Mixed precision uses TensorFlow's documented selective quantization: the QuantizationDebugger ranks
+layers by their quantization error (RMSE of the layer output over its quantization step) and
+`denylisted_nodes` keeps the chosen ones in float.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+IO_TYPES = ("float", "int8", "uint8")
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        from edgepose.converters.toolchain import missing_extra
+
+        raise missing_extra("tensorflow") from e
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _converter(saved_model: Path, calib: list[np.ndarray], io_type: str):
+    tf = _tf()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def dataset() -> Iterator[list[np.ndarray]]:
+        for x in calib:
+            yield [x.astype(np.float32)]
+
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if io_type != "float":
+        converter.inference_input_type = converter.inference_output_type = {"int8": tf.int8, "uint8": tf.uint8}[io_type]
+    return converter, dataset
+
+
+def quantize_int8(saved_model: Path, calib: list[np.ndarray], io_type: str = "float",
+                  float_layers: list[str] | None = None) -> bytes:  # fmt: skip
+    """int8 TFLite bytes; `float_layers` (tensor names from `layer_sensitivity`) stay in float."""
+    if not float_layers:
+        converter, _ = _converter(saved_model, calib, io_type)
+        return converter.convert()
+    tf = _tf()
+    # Float layers need float kernels beside the int8 ones.
+    converter, dataset = _converter(saved_model, calib, io_type)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_layers))
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
+                                                         debug_options=options)  # fmt: skip
+    return debugger.get_nondebug_quantized_model()
+
+
+def layer_sensitivity(saved_model: Path, calib: list[np.ndarray]) -> list[tuple[str, float]]:
+    """(tensor name, RMSE / scale) per quantized layer output, worst first."""
+    import csv
+    import io
+
+    tf = _tf()
+    converter, dataset = _converter(saved_model, calib, "float")
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    ranked = []
+    for row in csv.DictReader(dump):
+        scale, mse = float(row["scale"] or 0), float(row["mean_squared_error"] or "nan")
+        if scale > 0 and np.isfinite(mse):
+            ranked.append((row["tensor_name"], float(np.sqrt(mse) / scale)))
+    return sorted(ranked, key=lambda r: -r[1])
