@@ -1,0 +1,294 @@
+"""One call from a source model to an edge-ready file, with its parity report.
+
+    source -> float ONNX (tf2onnx / torch export / as given) -> the asked format
+           -> metadata embedded -> parity report against the source on the runtime's own inputs
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from edgepose.atomic import atomic_path
+from edgepose.converters.calibration import load_images, runtime_inputs
+from edgepose.converters.parity import ParityReport, adapt_input, compare, invoke_ms, parity_report, passes
+from edgepose.converters.sources import Source, identify
+from edgepose.errors import ModelError
+
+FORMATS = ("onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
+FLOAT_MIN_OKS = 0.98
+INT8_MIN_OKS = 0.90
+# int8 targets on the model input, where the family has a published one (issue 4: BlazePose landmarks).
+INT8_MAX_PX_ERR = {"blazepose": 1.5}
+
+
+@dataclass
+class ConvertOptions:
+    source: Path
+    to: str
+    output: Path
+    calib: Path | None = None
+    family: str = "auto"
+    variant: str | None = None
+    report: Path | None = None
+    min_oks: float | None = None
+    max_px_err: float | None = None
+    io_type: str = "float"  # tflite-int8 input/output: float, int8 or uint8 (Edge TPU users)
+    mixed_precision: bool = True
+    max_float_layers: int = 32
+    progress: Callable[[str], None] = print
+
+
+@dataclass
+class ConversionResult:
+    output: Path
+    report: ParityReport
+    seconds: float
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+
+class _Steps:
+    def __init__(self, progress: Callable[[str], None]):
+        self.progress = progress
+        self.done: list[tuple[str, float]] = []
+        self._t0 = time.perf_counter()
+        self._label: str | None = None
+
+    def __call__(self, label: str) -> None:
+        self.finish()
+        self._label, self._t0 = label, time.perf_counter()
+        self.progress(f"{label} ...")
+
+    def finish(self) -> None:
+        if self._label is not None:
+            self.done.append((self._label, round(time.perf_counter() - self._t0, 2)))
+            self._label = None
+
+
+def convert(opts: ConvertOptions) -> ConversionResult:
+    """Convert, check parity, write the output (and the report) atomically; raise ModelError on failure."""
+    start = time.perf_counter()
+    _check_options(opts)
+    src = identify(opts.source, opts.family)
+    steps = _Steps(opts.progress)
+    if src.family == "posenet":
+        from edgepose.converters.posenet_convert import convert_posenet
+
+        return convert_posenet(src, opts, steps, start)
+    steps("reading calibration images")
+    images = load_images(opts.calib)
+    with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
+        work = Path(tmp)
+        steps("float ONNX graph from the source")
+        float_onnx, reference, ref_label = _float_onnx(src, work, opts.variant)
+        steps(f"recording the runtime's inputs on {len(images)} images")
+        inputs = runtime_inputs(reference, src.family, images)
+        converted = work / f"converted{Path(opts.output).suffix}"
+        extra = _convert_to(opts, src, float_onnx, reference, inputs, images, converted, work, steps)
+        steps("embedding metadata")
+        with atomic_path(opts.output) as out_tmp:
+            _embed(src, converted, out_tmp, opts.to)
+            steps("parity report")
+            report = _report(opts, src, reference, ref_label, out_tmp, inputs, len(images), extra)
+            # Written even when parity fails, so it can be inspected; the exit code says it failed.
+            report.output = str(opts.output)
+        if opts.to == "tflite-int8":
+            from edgepose.converters.edgetpu_check import edgetpu_readiness
+
+            steps("Edge TPU readiness")
+            report.extra["edgetpu"] = edgetpu_readiness(Path(opts.output), work)
+    steps.finish()
+    report.extra["steps_s"] = dict(steps.done)
+    report.extra["conversion_s"] = round(time.perf_counter() - start, 1)
+    if opts.report is not None:
+        report.write(Path(opts.report))
+    return ConversionResult(Path(opts.output), report, time.perf_counter() - start, steps.done)
+
+
+def _check_options(opts: ConvertOptions) -> None:
+    if opts.to not in FORMATS:
+        raise ModelError(f"unknown format {opts.to!r}; choose one of {', '.join(FORMATS)}")
+    want = ".onnx" if opts.to.startswith("onnx") else ".tflite"
+    if Path(opts.output).suffix.lower() != want:
+        raise ModelError(f"output for {opts.to} must end in {want}: {opts.output}")
+    if opts.calib is None:
+        raise ModelError("give --calib DIR with real photos: they calibrate int8 and prove parity for every format")
+    if opts.io_type not in ("float", "int8", "uint8"):
+        raise ModelError(f"unknown int8 input/output type {opts.io_type!r}; choose float, int8 or uint8")
+    if opts.variant not in (None, "t", "s", "m"):
+        raise ModelError(f"unknown RTMPose variant {opts.variant!r}; choose t, s or m")
+
+
+def _float_onnx(src: Source, work: Path, variant: str | None) -> tuple[Path, Path, str]:
+    """(float ONNX, the model parity compares against, how the report names that reference)."""
+    from edgepose.converters.onnx_tidy import tidy_onnx
+
+    float_onnx = work / "float.onnx"
+    if src.kind in ("tflite", "saved_model"):
+        from edgepose.converters.tflite_to_onnx import to_float_onnx
+
+        to_float_onnx(src.path, float_onnx, work, saved_model=src.kind == "saved_model")
+        if src.kind == "tflite" and not src.quantized:
+            return float_onnx, src.path, str(src.path)
+        # A quantized source's float graph is what every format is made from; its own int8 numbers are
+        # reported beside (`vs_source_file`). A SavedModel is only runnable through its float graph.
+        return float_onnx, float_onnx, f"{src.path} (its float graph)"
+    if src.kind == "onnx":
+        tidy_onnx(src.path, float_onnx)
+        return float_onnx, src.path, str(src.path)
+    if src.kind == "sdk_zip":
+        from edgepose.converters.rtmpose_weights import extract_sdk_zip
+
+        end2end = extract_sdk_zip(src.path, work / "sdk")
+        tidy_onnx(end2end, float_onnx)
+        return float_onnx, end2end, f"{src.path} (end2end.onnx)"
+    from edgepose.converters.rtmpose_export import export_rtmpose_onnx
+    from edgepose.converters.rtmpose_weights import infer_variant, load_rtmpose_state_dict, rtmpose_from_checkpoint
+
+    if variant is not None:
+        found = infer_variant(load_rtmpose_state_dict(src.path))
+        if found != variant:
+            raise ModelError(f"{src.path.name} holds RTMPose-{found} weights, not RTMPose-{variant}")
+    export_rtmpose_onnx(rtmpose_from_checkpoint(src.path), float_onnx)
+    return float_onnx, float_onnx, f"{src.path} (exported to ONNX)"
+
+
+def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, steps) -> dict:
+    extra: dict = {}
+    if opts.to == "onnx":
+        shutil.copyfile(float_onnx, out)
+        return extra
+    if opts.to == "onnx-int8":
+        from edgepose.converters.onnx_quantize import quantize_onnx
+
+        steps("int8 ONNX (onnxruntime static quantization, per-channel, QDQ)")
+        quantize_onnx(float_onnx, _float_calib(reference, float_onnx, inputs), out)
+        return extra
+    from edgepose.converters.onnx_to_tflite import onnx_to_tflite
+
+    steps("TFLite via onnx2tf")
+    files = onnx_to_tflite(float_onnx, work, images)
+    if opts.to in ("tflite-fp32", "tflite-fp16"):
+        shutil.copyfile(files[opts.to], out)
+        return extra
+    from edgepose.converters.tflite_quantize import quantize_int8
+
+    calib = _float_calib(reference, files["tflite-fp32"], inputs)
+    steps(f"int8 quantization on {len(calib)} runtime inputs (per-channel weights, {opts.io_type} I/O)")
+    out.write_bytes(quantize_int8(files["saved_model"], calib, opts.io_type))
+    min_oks, max_px = _bars(opts, src)
+    metrics = _quick_parity(src.family, reference, out, inputs)
+    extra["plain_int8"] = metrics
+    if passes(metrics, min_oks, max_px) or not opts.mixed_precision:
+        extra["float_layers"] = []
+        return extra
+    steps("plain int8 misses the bar: mixed-precision search (layers kept in float)")
+    from edgepose.converters.mixed_precision import search_float_layers
+
+    ref_backend = _open(reference)
+
+    def evaluate(model: bytes) -> tuple[bool, float]:
+        trial = work / "trial.tflite"
+        trial.write_bytes(model)
+        m = _quick_parity(src.family, reference, trial, inputs)
+        return passes(m, min_oks, max_px), m["mean_px_err"]
+
+    def error_of(backend) -> float:
+        return compare(src.family, ref_backend, backend, inputs[:32])["mean_px_err"]
+
+    result = search_float_layers(files["saved_model"], float_onnx, calib, opts.io_type, evaluate, error_of,
+                                 opts.max_float_layers, opts.progress)  # fmt: skip
+    extra["mixed_precision"] = {"trials": result.trials, "float_layers": result.float_layers}
+    extra["float_layers"] = result.float_layers
+    if result.model is not None:
+        out.write_bytes(result.model)
+    else:
+        extra["fallback"] = (f"no set of up to {opts.max_float_layers} float layers reached the bar: "
+                             "use --to tflite-fp16 (or allow more float layers)")  # fmt: skip
+    return extra
+
+
+def _open(path: Path):
+    from edgepose.bindings import open_backend
+
+    return open_backend(path)
+
+
+def _float_calib(reference: Path, float_model: Path, inputs: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The recorded inputs as real float32 values in the float model's layout."""
+    ref, dst = _open(reference), _open(float_model)
+    spec = dst.inputs[0]
+    float_spec = type(spec)(spec.name, spec.shape, np.dtype(np.float32))
+    return [adapt_input(x[0], ref.inputs[0], float_spec).astype(np.float32) for x in inputs]
+
+
+def _quick_parity(family: str, reference: Path, model: Path, inputs) -> dict:
+    return compare(family, _open(reference), _open(model), inputs)
+
+
+def _bars(opts: ConvertOptions, src: Source) -> tuple[float, float | None]:
+    int8 = opts.to.endswith("int8")
+    min_oks = opts.min_oks if opts.min_oks is not None else (INT8_MIN_OKS if int8 else FLOAT_MIN_OKS)
+    max_px = opts.max_px_err if opts.max_px_err is not None else (INT8_MAX_PX_ERR.get(src.family) if int8 else None)
+    return min_oks, max_px
+
+
+def _embed(src: Source, converted: Path, out: Path, fmt: str) -> None:
+    from edgepose.converters.metadata import embed_metadata, make_metadata
+    from edgepose.converters.parity import input_size
+
+    backend = _open(converted)
+    spec = backend.inputs[0]
+    w, h = input_size(spec)
+    layout = "NCHW" if spec.shape[1] in (1, 3) and spec.shape[-1] not in (1, 3) else "NHWC"
+    family, names, mean, std, split = _family_meta(src.family, backend, w)
+    task = "detector" if family == "blazepose-detector" else "single"
+    meta = make_metadata(family, task, (w, h), layout, mean, std, src.path, fmt, names, split)
+    embed_metadata(converted, out, meta)
+
+
+def _family_meta(family: str, backend, width: int):
+    from edgepose.data import COCO17_KEYPOINTS
+
+    if family == "movenet":
+        return family, COCO17_KEYPOINTS, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), None
+    if family == "blazepose":
+        from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS
+
+        return family, BLAZEPOSE33_KEYPOINTS, (0.0, 0.0, 0.0), (255.0, 255.0, 255.0), None
+    if family == "blazepose-detector":
+        return family, (), (127.5, 127.5, 127.5), (127.5, 127.5, 127.5), None
+    from edgepose.converters.metadata import RTMPOSE_MEAN, RTMPOSE_STD
+
+    x_bins = max(o.shape[-1] for o in backend.outputs if len(o.shape) == 3 and o.shape[-1] % width == 0)
+    k = backend.outputs[0].shape[1]
+    return family, COCO17_KEYPOINTS if k == 17 else (), RTMPOSE_MEAN, RTMPOSE_STD, x_bins / width
+
+
+def _report(opts, src, reference, ref_label, out, inputs, n_images, extra) -> ParityReport:
+    min_oks, max_px = _bars(opts, src)
+    report = parity_report(src.family, reference, out, opts.to, inputs, n_images, min_oks, max_px, ref_label)
+    report.source_size_bytes = _path_size(src.path)
+    if reference != src.path and src.kind == "tflite":
+        # The user's file is what the output replaces on the device: time the two side by side.
+        src_inputs = _source_inputs(src, inputs, reference)
+        report.extra["vs_source_file"] = _quick_parity(src.family, src.path, out, src_inputs)
+        report.invoke_ms = invoke_ms(_open(src.path), _open(out), src_inputs[0])
+    report.extra.update(extra)
+    return report
+
+
+def _source_inputs(src: Source, inputs, reference: Path):
+    ref, s = _open(reference), _open(src.path)
+    return [[adapt_input(x[0], ref.inputs[0], s.inputs[0])] for x in inputs]
+
+
+def _path_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size

@@ -1,0 +1,201 @@
+"""The parity report: source and converted model on the same runtime inputs, through the real runtime.
+
+Both models get the very tensors the runtime fed the source on the calibration images (converted to
+each model's dtype and layout) and are decoded by the runtime's own decoder for the family, so errors
+are in pixels of the model input (e.g. the 256x256 BlazePose crop), where the family's decoder puts them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from edgepose.atomic import atomic_path
+from edgepose.bindings import Backend, dequantize, to_input_dtype
+from edgepose.data import COCO17_SIGMAS
+from edgepose.preprocess import Roi
+
+# A keypoint counts when the SOURCE is confident about it: a single low-confidence keypoint can jump
+# across the image between two kernels of the same model.
+CONFIDENT = {"movenet": 0.3, "rtmpose": 0.3, "blazepose": 0.5, "blazepose-detector": 0.5}
+# BlazePose's presence flag and the detector's "someone is here" must agree wherever the source is clear.
+CLEAR_MARGIN = 0.2
+MIN_AREA = 32.0 * 32.0
+TIMING_ROUNDS = 30
+
+
+@dataclass
+class Decoded:
+    kps: np.ndarray  # Kx3 (x, y, score) in model-input pixels
+    present: float | None = None  # a pose-level probability where the family has one
+
+
+@dataclass
+class ParityReport:
+    source: str
+    output: str
+    format: str
+    images: int
+    inputs: int
+    mean_px_err: float
+    max_px_err: float
+    mean_oks: float
+    score_mae: float
+    presence_flips: int
+    size_bytes: int
+    source_size_bytes: int
+    invoke_ms: dict[str, float]
+    min_oks: float
+    max_mean_px_err: float | None
+    passed: bool
+    keypoints_compared: int
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def write(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def input_size(spec) -> tuple[int, int]:
+    """(width, height) of an image input, NHWC or NCHW."""
+    s = spec.shape
+    return (s[3], s[2]) if s[1] in (1, 3) and s[-1] not in (1, 3) else (s[2], s[1])
+
+
+def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], Decoded]:
+    """Raw outputs of `backend` -> keypoints in its input pixels, via the runtime's decoder."""
+    w, h = input_size(backend.inputs[0])
+    whole = Roi(w / 2.0, h / 2.0, float(w), float(h), 0.0)
+    if family == "movenet":
+        from edgepose.movenet import MoveNetSinglePose
+
+        m = MoveNetSinglePose(backend)
+        return lambda outs: Decoded(m.decode_batch(outs, [whole], w, h)[0])
+    if family == "blazepose":
+        from edgepose.blazepose import BlazePoseLandmark
+
+        bp = BlazePoseLandmark(backend)
+
+        def blazepose(outs: list[np.ndarray]) -> Decoded:
+            kps, presence, _ = bp.decode(outs, [whole], w, h)[0]
+            return Decoded(kps, presence)
+
+        return blazepose
+    if family == "rtmpose":
+        from edgepose.rtmpose import RTMPose
+
+        rtm = RTMPose(backend)
+        return lambda outs: Decoded(rtm.estimate_batch(outs, [whole], w, h)[0][0])
+    if family == "blazepose-detector":
+        from edgepose.blazepose_detector import BlazePoseDetector
+
+        det = BlazePoseDetector(backend)
+
+        def detector(outs: list[np.ndarray]) -> Decoded:
+            found = det.decode(outs, whole, 1)
+            if not found:
+                return Decoded(np.zeros((6, 3)), 0.0)
+            d = found[0]
+            x0, y0, x1, y1 = d.face_box
+            pts = np.vstack([d.keypoints, [[x0, y0], [x1, y1]]])
+            return Decoded(np.hstack([pts, np.full((6, 1), d.score)]), d.score)
+
+        return detector
+    raise ValueError(f"no parity decoder for the {family} family")
+
+
+def adapt_input(x: np.ndarray, src_spec, dst_spec) -> np.ndarray:
+    """A source input tensor as the other model takes it: real values, then its layout and dtype."""
+    real = dequantize(x, src_spec)
+    if real.shape != tuple(dst_spec.shape) and real.ndim == 4:
+        real = real.transpose(0, 3, 1, 2) if real.shape[-1] in (1, 3) else real.transpose(0, 2, 3, 1)
+    return to_input_dtype(real, dst_spec)
+
+
+def _sigmas(family: str, k: int) -> np.ndarray:
+    if family == "blazepose":
+        from edgepose.blazepose import BLAZEPOSE33_SIGMAS
+
+        return np.asarray(BLAZEPOSE33_SIGMAS)
+    return np.asarray(COCO17_SIGMAS) if k == 17 else np.full(k, 0.05)
+
+
+def compare(family: str, source: Backend, output: Backend, inputs: list[list[np.ndarray]]) -> dict:
+    """Keypoint errors, OKS, score error and presence flips of `output` against `source`."""
+    dec_src, dec_out = decoder_for(family, source), decoder_for(family, output)
+    threshold = CONFIDENT.get(family, 0.3)
+    errors, oks, score_err, flips = [], [], [], 0
+    for x in inputs:
+        ref = dec_src(source.run(x))
+        got = dec_out(output.run([adapt_input(t, s, d) for t, s, d in zip(x, source.inputs, output.inputs)]))
+        if ref.present is not None:
+            if abs(ref.present - 0.5) > CLEAR_MARGIN and (ref.present >= 0.5) != ((got.present or 0.0) >= 0.5):
+                flips += 1
+            if ref.present < 0.5:
+                continue  # nobody there: the landmarks are noise in both
+        score_err.append(np.abs(ref.kps[:, 2] - got.kps[:, 2]).mean())
+        conf = ref.kps[:, 2] >= threshold
+        if not conf.any():
+            continue
+        d = np.hypot(*(ref.kps[conf, :2] - got.kps[conf, :2]).T)
+        errors.extend(d.tolist())
+        lo, hi = ref.kps[conf, :2].min(axis=0), ref.kps[conf, :2].max(axis=0)
+        area = max(float(np.prod(hi - lo)), MIN_AREA)
+        k2 = (2.0 * _sigmas(family, len(ref.kps))[conf]) ** 2
+        oks.append(float(np.mean(np.exp(-(d**2) / (2.0 * area * k2)))))
+    return {
+        "mean_px_err": float(np.mean(errors)) if errors else float("nan"),
+        "max_px_err": float(np.max(errors)) if errors else float("nan"),
+        "mean_oks": float(np.mean(oks)) if oks else float("nan"),
+        "score_mae": float(np.mean(score_err)) if score_err else float("nan"),
+        "presence_flips": flips,
+        "keypoints_compared": len(errors),
+    }
+
+
+def invoke_ms(source: Backend, output: Backend, x: list[np.ndarray], rounds: int = TIMING_ROUNDS) -> dict:
+    """Median invoke time of both, interleaved in one loop so machine load hits both alike."""
+    y = [adapt_input(t, s, d) for t, s, d in zip(x, source.inputs, output.inputs)]
+    times: dict[str, list[float]] = {"source": [], "output": []}
+    for i in range(rounds + 3):
+        for key, backend, inp in (("source", source, x), ("output", output, y)):
+            t0 = time.perf_counter()
+            backend.run(inp)
+            if i >= 3:
+                times[key].append((time.perf_counter() - t0) * 1000.0)
+    return {k: round(float(np.median(v)), 3) for k, v in times.items()}
+
+
+def passes(metrics: dict, min_oks: float, max_mean_px_err: float | None) -> bool:
+    ok = np.isfinite(metrics["mean_oks"]) and metrics["mean_oks"] >= min_oks and metrics["presence_flips"] == 0
+    if max_mean_px_err is not None:
+        ok = ok and np.isfinite(metrics["mean_px_err"]) and metrics["mean_px_err"] <= max_mean_px_err
+    return bool(ok)
+
+
+def parity_report(family: str, source_path: Path, output_path: Path, fmt: str, inputs: list[list[np.ndarray]],
+                  images: int, min_oks: float, max_mean_px_err: float | None = None,
+                  source_label: str | None = None) -> ParityReport:  # fmt: skip
+    from edgepose.bindings import open_backend
+
+    source, output = open_backend(source_path), open_backend(output_path)
+    metrics = compare(family, source, output, inputs)
+    return ParityReport(
+        source=source_label or str(source_path), output=str(output_path), format=fmt, images=images,
+        inputs=len(inputs), size_bytes=output_path.stat().st_size, source_size_bytes=_size(source_path),
+        invoke_ms=invoke_ms(source, output, inputs[0]), min_oks=min_oks, max_mean_px_err=max_mean_px_err,
+        passed=passes(metrics, min_oks, max_mean_px_err), **metrics,
+    )  # fmt: skip
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
