@@ -249,12 +249,15 @@ class RTMCCBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         uv = self.act_fn(self.uv(self.ln(x)))
-        u, v, base = torch.split(uv, [self.e, self.e, self.s], dim=2)
-        # [B, K, 1, s] * [2, s] + [2, s] -> [B, K, 2, s]
-        base = base.unsqueeze(2) * self.gamma + self.beta
-        q, k = torch.unbind(base, dim=2)
-        qk = torch.matmul(q, k.transpose(1, 2))
-        kernel = torch.square(F.relu(qk / self.sqrt_s))
+        # Slices rather than torch.split/unbind: onnx2tf turns an uneven 3-D Split into a Flex op that
+        # plain TFLite runtimes cannot run.
+        u, v, base = uv[..., : self.e], uv[..., self.e : 2 * self.e], uv[..., 2 * self.e :]
+        q = base * self.gamma[0] + self.beta[0]
+        k = base * self.gamma[1] + self.beta[1]
+        # Scaling q (Kxs) rather than qk (KxK) is the same maths, and keeps a constant-divided KxK tensor out
+        # of the exported graph: onnx2tf's layout guessing trips over square shapes with a constant operand.
+        qk = torch.matmul(q * (1.0 / self.sqrt_s), k.transpose(1, 2))
+        kernel = torch.square(F.relu(qk))
         out = self.o(u * torch.matmul(kernel, v))
         return self.res_scale(x) + out
 
