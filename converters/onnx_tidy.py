@@ -4,6 +4,8 @@
   tensor and node name is reduced to [A-Za-z0-9_].
 - onnx2tf's int8 path needs a float32 input; a uint8 input (MoveNet) becomes float32 carrying the same
   0..255 pixel values, so nothing else in the graph changes.
+- DepthToSpace (BlazePose's detector) becomes the equivalent Reshape -> Transpose -> Reshape: onnx2tf
+  mistracks the layout of square feature maps before it and fails on the op itself.
 """
 
 from __future__ import annotations
@@ -72,8 +74,42 @@ def tidy_onnx(src: Path, dst: Path, output_names: dict[str, str] | None = None) 
             for n in consumers:
                 n.input[:] = ["input_as_source_type" if x == INPUT_NAME else x for x in n.input]
             graph.node.insert(0, cast)
+    _expand_depth_to_space(model)
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
+
+
+def _expand_depth_to_space(model) -> None:
+    """DepthToSpace (DCR) as Reshape [N, b, b, C/b^2, H, W] -> Transpose -> Reshape [N, C/b^2, H*b, W*b]."""
+    import numpy as np
+    from onnx import helper, numpy_helper, shape_inference
+
+    graph = model.graph
+    if not any(n.op_type == "DepthToSpace" for n in graph.node):
+        return
+    inferred = shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*inferred.value_info, *inferred.input, *inferred.output]}  # fmt: skip
+    nodes = []
+    for n in graph.node:
+        mode = next((a.s.decode() for a in n.attribute if a.name == "mode"), "DCR")
+        shape = shapes.get(n.input[0]) if n.op_type == "DepthToSpace" else None
+        if shape is None or len(shape) != 4 or 0 in shape or mode != "DCR":
+            nodes.append(n)
+            continue
+        b = next(a.i for a in n.attribute if a.name == "blocksize")
+        batch, c, h, w = shape
+        split = numpy_helper.from_array(np.array([batch, b, b, c // (b * b), h, w], np.int64), f"{n.name}_split")
+        merged = numpy_helper.from_array(np.array([batch, c // (b * b), h * b, w * b], np.int64), f"{n.name}_merged")
+        graph.initializer.extend([split, merged])
+        nodes += [
+            helper.make_node("Reshape", [n.input[0], split.name], [f"{n.name}_r"], name=f"{n.name}_r"),
+            helper.make_node("Transpose", [f"{n.name}_r"], [f"{n.name}_t"], perm=[0, 3, 4, 1, 5, 2],
+                             name=f"{n.name}_t"),
+            helper.make_node("Reshape", [f"{n.name}_t", merged.name], [n.output[0]], name=f"{n.name}_m"),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def onnx_io(path: Path) -> tuple[list[tuple[str, list[int]]], list[tuple[str, list[int]]]]:

@@ -56,11 +56,22 @@ class ParityReport:
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """As a JSON-able dict; a measure that does not apply (NaN) becomes null."""
+        return _no_nan(asdict(self))
 
     def write(self, path: Path) -> None:
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+            tmp.write_text(json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+def _no_nan(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def input_size(spec) -> tuple[int, int]:

@@ -287,6 +287,10 @@ def convert(
 
 
 def _print_report(r, console: Console) -> None:
+    if r.keypoints_compared == 0 and "parity" in r.extra:  # structural parity only (PoseNet's decoder cut)
+        console.print(f"parity: {r.extra['parity']}; {r.inputs} runtime inputs run; "
+                      f"{r.source_size_bytes / 1e6:.2f} MB -> {r.size_bytes / 1e6:.2f} MB", markup=False)  # fmt: skip
+        return
     table = Table(title=f"parity: {Path(r.output).name} ({r.format}) vs source", show_header=True)
     table.add_column("measure")
     table.add_column("value", justify="right")

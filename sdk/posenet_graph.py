@@ -101,7 +101,7 @@ def strip_posenet_decoder(src: Path, dst: Path) -> dict[str, Any]:
 
     del g.operators[j]
     g.outputs = heads
-    _drop_unused_tensors(g)
+    drop_unused_tensors(g)
     _drop_unused_opcodes(model)
     model.signatureDefs = None  # they would name the decoder's outputs, which are gone
 
@@ -112,8 +112,8 @@ def strip_posenet_decoder(src: Path, dst: Path) -> dict[str, Any]:
     return params
 
 
-def _drop_unused_tensors(g: Any) -> None:
-    """Remove the decoder's orphaned output tensors, renumbering every tensor reference."""
+def drop_unused_tensors(g: Any) -> None:
+    """Remove tensors no op uses any more (after cutting ops), renumbering every tensor reference."""
     used = {int(t) for t in g.inputs} | {int(t) for t in g.outputs}
     for op in g.operators:
         for field in (op.inputs, op.outputs, op.intermediates):
