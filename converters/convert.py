@@ -84,30 +84,54 @@ def convert(opts: ConvertOptions) -> ConversionResult:
     images = load_images(opts.calib)
     with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
         work = Path(tmp)
-        steps("float ONNX graph from the source")
-        float_onnx, reference, ref_label = _float_onnx(src, work, opts.variant)
-        steps(f"recording the runtime's inputs on {len(images)} images")
-        inputs = runtime_inputs(reference, src.family, images)
-        converted = work / f"converted{Path(opts.output).suffix}"
-        extra = _convert_to(opts, src, float_onnx, reference, inputs, images, converted, work, steps)
-        steps("embedding metadata")
-        with atomic_path(opts.output) as out_tmp:
-            _embed(src, converted, out_tmp, opts.to)
-            steps("parity report")
-            report = _report(opts, src, reference, ref_label, out_tmp, inputs, len(images), extra)
-            # Written even when parity fails, so it can be inspected; the exit code says it failed.
-            report.output = str(opts.output)
-        if opts.to == "tflite-int8":
-            from edgepose.converters.edgetpu_check import edgetpu_readiness
-
-            steps("Edge TPU readiness")
-            report.extra["edgetpu"] = edgetpu_readiness(Path(opts.output), work)
+        try:
+            report = _convert_in(opts, src, images, work, steps)
+        except ModelError as e:
+            kept = _keep_logs(work, Path(opts.output))
+            raise ModelError(f"{e} (tool logs: {kept})" if kept else str(e)) from e
     steps.finish()
     report.extra["steps_s"] = dict(steps.done)
     report.extra["conversion_s"] = round(time.perf_counter() - start, 1)
     if opts.report is not None:
         report.write(Path(opts.report))
     return ConversionResult(Path(opts.output), report, time.perf_counter() - start, steps.done)
+
+
+def _keep_logs(work: Path, output: Path) -> Path | None:
+    """The external tools' logs, copied beside the output before the work folder goes."""
+    logs = sorted(work.glob("*.log"))
+    if not logs:
+        return None
+    dest = output.with_name(output.name + ".logs")
+    dest.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        shutil.copyfile(log, dest / log.name)
+    return dest
+
+
+def _convert_in(
+    opts: ConvertOptions, src: Source, images: list[np.ndarray], work: Path, steps: _Steps
+) -> ParityReport:
+    """The conversion proper, in the work folder: float ONNX, the format, metadata, parity."""
+    steps("float ONNX graph from the source")
+    float_onnx, reference, ref_label = _float_onnx(src, work, opts.variant)
+    steps(f"recording the runtime's inputs on {len(images)} images")
+    inputs = runtime_inputs(reference, src.family, images)
+    converted = work / f"converted{Path(opts.output).suffix}"
+    extra = _convert_to(opts, src, float_onnx, reference, inputs, images, converted, work, steps)
+    steps("embedding metadata")
+    with atomic_path(opts.output) as out_tmp:
+        _embed(src, converted, out_tmp, opts.to)
+        steps("parity report")
+        report = _report(opts, src, reference, ref_label, out_tmp, inputs, len(images), extra)
+        # Written even when parity fails, so it can be inspected; the exit code says it failed.
+        report.output = str(opts.output)
+    if opts.to == "tflite-int8":
+        from edgepose.converters.edgetpu_check import edgetpu_readiness
+
+        steps("Edge TPU readiness")
+        report.extra["edgetpu"] = edgetpu_readiness(Path(opts.output), work)
+    return report
 
 
 def _check_options(opts: ConvertOptions) -> None:

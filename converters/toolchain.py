@@ -24,7 +24,7 @@ def run_tool(args: list[str], log: Path, what: str, cwd: Path | None = None) -> 
         proc = subprocess.run([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                               stdin=subprocess.DEVNULL, check=False)  # fmt: skip
     if proc.returncode != 0:
-        raise ModelError(f"{what} failed: {last_error_line(log)} (full log: {log})")
+        raise ModelError(f"{what} failed: {last_error_line(log)}")
 
 
 def last_error_line(log: Path) -> str:

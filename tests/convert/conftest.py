@@ -10,6 +10,7 @@ import pytest
 from edgepose.converters.convert import ConversionResult, ConvertOptions, convert
 
 MODEL_DIR = Path(os.environ.get("EDGEPOSE_MODEL_DIR", "../shared/models")).resolve()
+os.environ["EDGEPOSE_MODEL_DIR"] = str(MODEL_DIR)  # absolute, for the CLI subprocesses (they run elsewhere)
 SHARED = MODEL_DIR.parent
 CALIB = SHARED / "data"
 MOVENET_INT8 = MODEL_DIR / "movenet_singlepose_lightning_int8.tflite"
