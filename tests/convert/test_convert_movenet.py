@@ -63,3 +63,15 @@ def test_converted_files_run_in_the_runtime_by_metadata(conversions, coco, one_p
             poses = est.estimate(one_person_photo)
         xy = np.array([[k.x, k.y] for k in poses[0].keypoints])
         assert oks(xy, ann) >= 0.9, (fmt, oks(xy, ann))
+
+
+def test_saved_model_source(conversions, tmp_path):
+    """A TF SavedModel (here: onnx2tf's, from the float graph) converts with --family, same parity."""
+    from edgepose.converters.convert import ConvertOptions, convert
+    from edgepose.converters.onnx_to_tflite import onnx_to_tflite
+
+    files = onnx_to_tflite(conversions(MOVENET_INT8, "onnx").output, tmp_path, load_images(CALIB))
+    out = tmp_path / "from_saved_model.tflite"
+    r = convert(ConvertOptions(source=files["saved_model"], to="tflite-fp16", output=out, calib=CALIB,
+                               family="movenet", progress=lambda m: None))  # fmt: skip
+    assert r.report.passed and r.report.mean_oks >= 0.98 and load_metadata(out).family == "movenet", r.report
