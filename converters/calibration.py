@@ -7,6 +7,7 @@ calibration then sees the same crop, size and normalization the device will, by 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class RecordingBackend(Backend):
         self.inner = inner
         self.name, self.inputs, self.outputs, self.threads = inner.name, inner.inputs, inner.outputs, inner.threads
         self.records: list[list[np.ndarray]] = []
+        self._seen: set[bytes] = set()
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         self._record(inputs)
@@ -40,8 +42,13 @@ class RecordingBackend(Backend):
         self.inputs = self.inner.inputs
 
     def _record(self, inputs: Sequence[np.ndarray]) -> None:
+        # Single- and multi-person mode feed the same crop for a lone person: keep each input once.
         for i in range(inputs[0].shape[0]):
-            self.records.append([np.array(x[i : i + 1]) for x in inputs])
+            record = [np.array(x[i : i + 1]) for x in inputs]
+            key = hashlib.sha1(b"".join(x.tobytes() for x in record)).digest()
+            if key not in self._seen:
+                self._seen.add(key)
+                self.records.append(record)
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -16,7 +16,15 @@ from pathlib import Path
 import numpy as np
 from edgepose.atomic import atomic_path
 from edgepose.converters.calibration import load_images, runtime_inputs
-from edgepose.converters.parity import ParityReport, adapt_input, compare, invoke_ms, parity_report, passes
+from edgepose.converters.parity import (
+    ParityReport,
+    Reference,
+    adapt_input,
+    compare,
+    invoke_ms,
+    parity_report,
+    passes,
+)
 from edgepose.converters.sources import Source, identify
 from edgepose.errors import ModelError
 
@@ -25,6 +33,8 @@ FLOAT_MIN_OKS = 0.98
 INT8_MIN_OKS = 0.90
 # int8 targets on the model input, where the family has a published one (issue 4: BlazePose landmarks).
 INT8_MAX_PX_ERR = {"blazepose": 1.5}
+SEARCH_INPUTS = 16
+PRESENCE_WEIGHT = 10.0  # in the search's ranking, a presence shift of 0.1 weighs like a pixel
 
 
 @dataclass
@@ -40,7 +50,7 @@ class ConvertOptions:
     max_px_err: float | None = None
     io_type: str = "float"  # tflite-int8 input/output: float, int8 or uint8 (Edge TPU users)
     mixed_precision: bool = True
-    max_float_layers: int = 32
+    max_float_layers: int | None = None  # None: as many as it takes (every op, at worst)
     progress: Callable[[str], None] = print
 
 
@@ -206,7 +216,9 @@ def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, ste
     steps(f"int8 quantization on {len(calib)} runtime inputs (per-channel weights, {opts.io_type} I/O)")
     out.write_bytes(quantize_int8(files["saved_model"], calib, opts.io_type))
     min_oks, max_px = _bars(opts, src)
-    metrics = _quick_parity(src.family, reference, out, inputs)
+    ref_backend = _open(reference)
+    full_ref = Reference(src.family, ref_backend, inputs)
+    metrics = full_ref.against(_open(out))
     extra["plain_int8"] = metrics
     if passes(metrics, min_oks, max_px) or not opts.mixed_precision:
         extra["float_layers"] = []
@@ -214,27 +226,38 @@ def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, ste
     steps("plain int8 misses the bar: mixed-precision search (layers kept in float)")
     from edgepose.converters.mixed_precision import search_float_layers
 
-    ref_backend = _open(reference)
-
     def evaluate(model: bytes) -> tuple[bool, float]:
         trial = work / "trial.tflite"
         trial.write_bytes(model)
-        m = _quick_parity(src.family, reference, trial, inputs)
+        m = full_ref.against(_open(trial))
         return passes(m, min_oks, max_px), m["mean_px_err"]
 
-    def error_of(backend) -> float:
-        return compare(src.family, ref_backend, backend, inputs[:32])["mean_px_err"]
+    # The ranking scores hundreds of simulated models: a spread of 16 inputs keeps it to about a minute.
+    few = inputs[:: max(1, len(inputs) // SEARCH_INPUTS)][:SEARCH_INPUTS]
+    few_ref = Reference(src.family, ref_backend, few)
 
+    def error_of(backend) -> float:
+        m = few_ref.against(backend)
+        return m["mean_px_err"] + PRESENCE_WEIGHT * m["presence_mae"]
+
+    limit = opts.max_float_layers if opts.max_float_layers is not None else _op_count(out)
     result = search_float_layers(files["saved_model"], float_onnx, calib, opts.io_type, evaluate, error_of,
-                                 opts.max_float_layers, opts.progress)  # fmt: skip
-    extra["mixed_precision"] = {"trials": result.trials, "float_layers": result.float_layers}
+                                 limit, opts.progress)  # fmt: skip
+    extra["mixed_precision"] = {"trials": result.trials, "ranking": result.ranking[:20]}
     extra["float_layers"] = result.float_layers
     if result.model is not None:
         out.write_bytes(result.model)
     else:
-        extra["fallback"] = (f"no set of up to {opts.max_float_layers} float layers reached the bar: "
-                             "use --to tflite-fp16 (or allow more float layers)")  # fmt: skip
+        extra["most_sensitive"] = [name for name, _ in result.ranking[:10]]
+        extra["fallback"] = (f"no set of up to {limit} float layers reached the bar: use --to tflite-fp16, "
+                             "or accept plain int8 with a lower --min-oks")  # fmt: skip
     return extra
+
+
+def _op_count(model: Path) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return len(Interpreter(str(model))._get_ops_details())  # noqa: SLF001 (LiteRT's only op listing)
 
 
 def _open(path: Path):

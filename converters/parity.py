@@ -46,6 +46,7 @@ class ParityReport:
     mean_oks: float
     score_mae: float
     presence_flips: int
+    presence_mae: float
     size_bytes: int
     source_size_bytes: int
     invoke_ms: dict[str, float]
@@ -138,37 +139,51 @@ def _sigmas(family: str, k: int) -> np.ndarray:
     return np.asarray(COCO17_SIGMAS) if k == 17 else np.full(k, 0.05)
 
 
+class Reference:
+    """The source's decoded poses on fixed inputs, computed once; `against` scores any other model."""
+
+    def __init__(self, family: str, source: Backend, inputs: list[list[np.ndarray]]):
+        self.family, self.source, self.inputs = family, source, inputs
+        decode = decoder_for(family, source)
+        self.decoded = [decode(source.run(x)) for x in inputs]
+
+    def against(self, output: Backend) -> dict:
+        """Keypoint errors, OKS, score error and presence flips of `output` against the source."""
+        dec_out = decoder_for(self.family, output)
+        threshold = CONFIDENT.get(self.family, 0.3)
+        errors, oks, score_err, presence_err, flips = [], [], [], [], 0
+        for x, ref in zip(self.inputs, self.decoded):
+            got = dec_out(output.run([adapt_input(t, s, d) for t, s, d in zip(x, self.source.inputs, output.inputs)]))
+            if ref.present is not None:
+                presence_err.append(abs(ref.present - (got.present or 0.0)))
+                if abs(ref.present - 0.5) > CLEAR_MARGIN and (ref.present >= 0.5) != ((got.present or 0.0) >= 0.5):
+                    flips += 1
+                if ref.present < 0.5:
+                    continue  # nobody there: the landmarks are noise in both
+            score_err.append(np.abs(ref.kps[:, 2] - got.kps[:, 2]).mean())
+            conf = ref.kps[:, 2] >= threshold
+            if not conf.any():
+                continue
+            d = np.hypot(*(ref.kps[conf, :2] - got.kps[conf, :2]).T)
+            errors.extend(d.tolist())
+            lo, hi = ref.kps[conf, :2].min(axis=0), ref.kps[conf, :2].max(axis=0)
+            area = max(float(np.prod(hi - lo)), MIN_AREA)
+            k2 = (2.0 * _sigmas(self.family, len(ref.kps))[conf]) ** 2
+            oks.append(float(np.mean(np.exp(-(d**2) / (2.0 * area * k2)))))
+        return {
+            "mean_px_err": float(np.mean(errors)) if errors else float("nan"),
+            "max_px_err": float(np.max(errors)) if errors else float("nan"),
+            "mean_oks": float(np.mean(oks)) if oks else float("nan"),
+            "score_mae": float(np.mean(score_err)) if score_err else float("nan"),
+            "presence_flips": flips,
+            "presence_mae": float(np.mean(presence_err)) if presence_err else 0.0,
+            "keypoints_compared": len(errors),
+        }
+
+
 def compare(family: str, source: Backend, output: Backend, inputs: list[list[np.ndarray]]) -> dict:
-    """Keypoint errors, OKS, score error and presence flips of `output` against `source`."""
-    dec_src, dec_out = decoder_for(family, source), decoder_for(family, output)
-    threshold = CONFIDENT.get(family, 0.3)
-    errors, oks, score_err, flips = [], [], [], 0
-    for x in inputs:
-        ref = dec_src(source.run(x))
-        got = dec_out(output.run([adapt_input(t, s, d) for t, s, d in zip(x, source.inputs, output.inputs)]))
-        if ref.present is not None:
-            if abs(ref.present - 0.5) > CLEAR_MARGIN and (ref.present >= 0.5) != ((got.present or 0.0) >= 0.5):
-                flips += 1
-            if ref.present < 0.5:
-                continue  # nobody there: the landmarks are noise in both
-        score_err.append(np.abs(ref.kps[:, 2] - got.kps[:, 2]).mean())
-        conf = ref.kps[:, 2] >= threshold
-        if not conf.any():
-            continue
-        d = np.hypot(*(ref.kps[conf, :2] - got.kps[conf, :2]).T)
-        errors.extend(d.tolist())
-        lo, hi = ref.kps[conf, :2].min(axis=0), ref.kps[conf, :2].max(axis=0)
-        area = max(float(np.prod(hi - lo)), MIN_AREA)
-        k2 = (2.0 * _sigmas(family, len(ref.kps))[conf]) ** 2
-        oks.append(float(np.mean(np.exp(-(d**2) / (2.0 * area * k2)))))
-    return {
-        "mean_px_err": float(np.mean(errors)) if errors else float("nan"),
-        "max_px_err": float(np.max(errors)) if errors else float("nan"),
-        "mean_oks": float(np.mean(oks)) if oks else float("nan"),
-        "score_mae": float(np.mean(score_err)) if score_err else float("nan"),
-        "presence_flips": flips,
-        "keypoints_compared": len(errors),
-    }
+    """Keypoint errors, OKS, score error and presence flips of `output` against `source` on `inputs`."""
+    return Reference(family, source, inputs).against(output)
 
 
 def invoke_ms(source: Backend, output: Backend, x: list[np.ndarray], rounds: int = TIMING_ROUNDS) -> dict:

@@ -304,8 +304,11 @@ def _print_report(r, console: Console) -> None:
         ("size source / output", f"{r.source_size_bytes / 1e6:.2f} MB / {r.size_bytes / 1e6:.2f} MB"),
         ("invoke source / output (median)", f"{r.invoke_ms['source']:.2f} ms / {r.invoke_ms['output']:.2f} ms"),
     ]
-    if r.extra.get("float_layers"):
-        rows.append(("layers kept float", str(len(r.extra["float_layers"]))))
+    if "plain_int8" in r.extra and r.extra.get("float_layers"):
+        p = r.extra["plain_int8"]
+        rows.append(("plain int8 (before the search)", f"OKS {p['mean_oks']:.3f}, {p['mean_px_err']:.2f} px mean, "
+                                                       f"{p['presence_flips']} flips"))  # fmt: skip
+        rows.append(("layers kept float", f"{len(r.extra['float_layers'])} (names in the --report JSON)"))
     if "vs_source_file" in r.extra:
         v = r.extra["vs_source_file"]
         rows.append(("vs the quantized source file", f"OKS {v['mean_oks']:.3f}, {v['mean_px_err']:.2f} px mean"))
@@ -313,6 +316,9 @@ def _print_report(r, console: Console) -> None:
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    if r.extra.get("fallback"):
+        console.print(f"most sensitive layers: {', '.join(r.extra.get('most_sensitive', [])[:5])}", markup=False)
+        console.print(f"fallback: {r.extra['fallback']}", markup=False)
 
 
 @models_app.command("list")

@@ -58,3 +58,24 @@ def test_converted_rtmpose_runs_with_no_other_flag(conversions, one_person_photo
     # Random weights: where the keypoints land means nothing, but they are COCO-17 inside the person's crop.
     assert len(poses) == 1 and len(poses[0].keypoints) == 17
     assert [k.name for k in poses[0].keypoints][:3] == ["nose", "left_eye", "right_eye"]
+
+
+def test_openmmlab_sdk_zip_source(conversions, tmp_path):
+    """An SDK zip (end2end.onnx + json files in one folder, as OpenMMLab publishes them) converts too."""
+    import zipfile
+
+    from edgepose.converters.convert import ConvertOptions, convert
+
+    from .conftest import CALIB
+
+    sdk = tmp_path / "rtmpose-t-sdk.zip"
+    with zipfile.ZipFile(sdk, "w") as z:
+        z.write(conversions(WEIGHTS, "onnx").output, "rtmpose-ort/end2end.onnx")
+        for name in ("pipeline.json", "deploy.json", "detail.json"):
+            z.writestr(f"rtmpose-ort/{name}", "{}")
+    out = tmp_path / "from_sdk.onnx"
+    r = convert(ConvertOptions(source=sdk, to="onnx", output=out, calib=CALIB, progress=lambda m: None))
+    assert r.report.passed and r.report.mean_px_err == 0.0 and load_metadata(out).family == "rtmpose"
+    x, sx, _ = _torch_reference()
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(["simcc_x"], {"input": x})[0]
+    assert np.abs(got - sx).max() < 1e-4
