@@ -1,8 +1,8 @@
 """Full-integer TFLite from a SavedModel, calibrated on the runtime's own inputs, per-channel weights.
 
-Mixed precision uses TensorFlow's documented selective quantization: the QuantizationDebugger ranks
-layers by their quantization error (RMSE of the layer output over its quantization step) and
-`denylisted_nodes` keeps the chosen ones in float.
+Mixed precision uses TensorFlow's documented selective quantization (`denylisted_nodes` of the
+QuantizationDebugger) to keep chosen layers in float; which ones is decided in mixed_precision.py (the
+debugger's own per-layer RMSE ranking does not predict the end error: measured on BlazePose).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _converter(saved_model: Path, calib: list[np.ndarray], io_type: str):
 
 def quantize_int8(saved_model: Path, calib: list[np.ndarray], io_type: str = "float",
                   float_layers: list[str] | None = None) -> bytes:  # fmt: skip
-    """int8 TFLite bytes; `float_layers` (tensor names from `layer_sensitivity`) stay in float."""
+    """int8 TFLite bytes; `float_layers` (op output tensor names, see mixed_precision.py) stay in float."""
     if not float_layers:
         converter, _ = _converter(saved_model, calib, io_type)
         return converter.convert()
@@ -58,23 +58,3 @@ def quantize_int8(saved_model: Path, calib: list[np.ndarray], io_type: str = "fl
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
                                                          debug_options=options)  # fmt: skip
     return debugger.get_nondebug_quantized_model()
-
-
-def layer_sensitivity(saved_model: Path, calib: list[np.ndarray]) -> list[tuple[str, float]]:
-    """(tensor name, RMSE / scale) per quantized layer output, worst first."""
-    import csv
-    import io
-
-    tf = _tf()
-    converter, dataset = _converter(saved_model, calib, "float")
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
-    debugger.run()
-    dump = io.StringIO()
-    debugger.layer_statistics_dump(dump)
-    dump.seek(0)
-    ranked = []
-    for row in csv.DictReader(dump):
-        scale, mse = float(row["scale"] or 0), float(row["mean_squared_error"] or "nan")
-        if scale > 0 and np.isfinite(mse):
-            ranked.append((row["tensor_name"], float(np.sqrt(mse) / scale)))
-    return sorted(ranked, key=lambda r: -r[1])
