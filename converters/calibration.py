@@ -117,10 +117,3 @@ def _spread(records: list[list[np.ndarray]], limit: int) -> list[list[np.ndarray
         return records
     keep = np.linspace(0, len(records) - 1, limit).round().astype(int)
     return [records[i] for i in keep]
-
-
-def real_values(x: np.ndarray, spec) -> np.ndarray:
-    """An input tensor as real float values (what a float model of the same family takes)."""
-    from edgepose.bindings import dequantize
-
-    return dequantize(x, spec)

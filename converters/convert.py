@@ -96,14 +96,23 @@ def convert(opts: ConvertOptions) -> ConversionResult:
         work = Path(tmp)
         try:
             report = _convert_in(opts, src, images, work, steps)
-        except ModelError as e:
+        except ImportError as e:
+            from edgepose.converters.toolchain import missing_extra
+
+            raise missing_extra(e.name or str(e)) from e
+        except Exception as e:  # the toolchain fails in many ways; each becomes one line, logs kept
             kept = _keep_logs(work, Path(opts.output))
-            raise ModelError(f"{e} (tool logs: {kept})" if kept else str(e)) from e
+            message = str(e) if isinstance(e, ModelError) else f"conversion failed: {type(e).__name__}: {e}"
+            message = message.strip().splitlines()[0] if message.strip() else type(e).__name__
+            raise ModelError(f"{message} (tool logs: {kept})" if kept else message) from e
     steps.finish()
     report.extra["steps_s"] = dict(steps.done)
     report.extra["conversion_s"] = round(time.perf_counter() - start, 1)
     if opts.report is not None:
-        report.write(Path(opts.report))
+        try:
+            report.write(Path(opts.report))
+        except OSError as e:
+            raise ModelError(f"cannot write the report {opts.report}: {e.strerror or e}") from e
     return ConversionResult(Path(opts.output), report, time.perf_counter() - start, steps.done)
 
 
@@ -140,7 +149,7 @@ def _convert_in(
         from edgepose.converters.edgetpu_check import edgetpu_readiness
 
         steps("Edge TPU readiness")
-        report.extra["edgetpu"] = edgetpu_readiness(Path(opts.output), work)
+        report.extra["edgetpu"] = edgetpu_readiness(Path(opts.output))
     return report
 
 
@@ -156,6 +165,16 @@ def _check_options(opts: ConvertOptions) -> None:
         raise ModelError(f"unknown int8 input/output type {opts.io_type!r}; choose float, int8 or uint8")
     if opts.variant not in (None, "t", "s", "m"):
         raise ModelError(f"unknown RTMPose variant {opts.variant!r}; choose t, s or m")
+    paths = {"source": Path(opts.source), "output": Path(opts.output)}
+    if opts.report is not None:
+        paths["report"] = Path(opts.report)
+    resolved = {k: p.resolve() for k, p in paths.items()}
+    for a, b in (("source", "output"), ("source", "report"), ("output", "report")):
+        if a in resolved and b in resolved and resolved[a] == resolved[b]:
+            raise ModelError(f"--{'output' if b == 'output' else b} is the same file as the {a}: {paths[b]}")
+    for key in ("output", "report"):
+        if key in paths and paths[key].is_dir():
+            raise ModelError(f"{key} path is a folder: {paths[key]}")
 
 
 def _float_onnx(src: Source, work: Path, variant: str | None) -> tuple[Path, Path, str]:
@@ -222,6 +241,11 @@ def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, ste
     extra["plain_int8"] = metrics
     if passes(metrics, min_oks, max_px) or not opts.mixed_precision:
         extra["float_layers"] = []
+        return extra
+    if _open(float_onnx).inputs[0].shape != _open(files["tflite-fp32"]).inputs[0].shape:
+        extra["float_layers"] = []
+        extra["fallback"] = ("the mixed-precision search needs the same input layout in ONNX and TFLite (this model "
+                             "is NCHW in ONNX): use --to tflite-fp16, or a lower --min-oks")  # fmt: skip
         return extra
     steps("plain int8 misses the bar: mixed-precision search (layers kept in float)")
     from edgepose.converters.mixed_precision import search_float_layers

@@ -16,7 +16,7 @@ import numpy as np
 _EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 
 
-def edgetpu_readiness(model: Path, work: Path) -> dict:
+def edgetpu_readiness(model: Path) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(str(model))

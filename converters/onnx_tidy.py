@@ -66,7 +66,9 @@ def tidy_onnx(src: Path, dst: Path, output_names: dict[str, str] | None = None) 
         inp.type.tensor_type.elem_type = TensorProto.FLOAT
         consumers = [n for n in graph.node if INPUT_NAME in n.input]
         casts_to_float = all(
-            n.op_type == "Cast" and helper.get_attribute_value(n.attribute[0]) == TensorProto.FLOAT for n in consumers
+            n.op_type == "Cast"
+            and any(a.name == "to" and helper.get_attribute_value(a) == TensorProto.FLOAT for a in n.attribute)
+            for n in consumers
         )
         if not casts_to_float:
             # Someone needs the original integer type: cast once, right at the input.

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from edgepose.converters.onnx_tidy import INPUT_NAME, onnx_io
 from edgepose.converters.toolchain import missing_extra, run_tool
+from edgepose.errors import ModelError
 
 # The file name onnx2tf looks for before downloading its own sample.
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -48,5 +49,5 @@ def onnx_to_tflite(onnx_path: Path, work: Path, images: list[np.ndarray]) -> dic
              "tflite-fp16": out / f"{stem}_float16.tflite"}  # fmt: skip
     for key, path in files.items():
         if not path.exists():
-            raise FileNotFoundError(f"onnx2tf did not write {path.name} ({key}); see {work / 'onnx2tf.log'}")
+            raise ModelError(f"onnx2tf finished without writing {path.name} ({key})")
     return files

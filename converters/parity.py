@@ -123,11 +123,17 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
     raise ValueError(f"no parity decoder for the {family} family")
 
 
+def _is_nchw(shape) -> bool:
+    return len(shape) == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3)
+
+
 def adapt_input(x: np.ndarray, src_spec, dst_spec) -> np.ndarray:
     """A source input tensor as the other model takes it: real values, then its layout and dtype."""
     real = dequantize(x, src_spec)
-    if real.shape != tuple(dst_spec.shape) and real.ndim == 4:
-        real = real.transpose(0, 3, 1, 2) if real.shape[-1] in (1, 3) else real.transpose(0, 2, 3, 1)
+    if real.ndim == 4 and _is_nchw(src_spec.shape) != _is_nchw(dst_spec.shape):
+        real = real.transpose(0, 2, 3, 1) if _is_nchw(src_spec.shape) else real.transpose(0, 3, 1, 2)
+    if real.shape[1:] != tuple(dst_spec.shape)[1:] and all(d > 1 for d in dst_spec.shape[1:]):
+        raise ValueError(f"input {real.shape} does not fit the converted model's {tuple(dst_spec.shape)}")
     return to_input_dtype(real, dst_spec)
 
 
@@ -146,6 +152,9 @@ class Reference:
         self.family, self.source, self.inputs = family, source, inputs
         decode = decoder_for(family, source)
         self.decoded = [decode(source.run(x)) for x in inputs]
+        threshold = CONFIDENT.get(family, 0.3)
+        self.confident = sum(int((d.kps[:, 2] >= threshold).sum()) for d in self.decoded
+                             if d.present is None or d.present >= 0.5)  # fmt: skip
 
     def against(self, output: Backend) -> dict:
         """Keypoint errors, OKS, score error and presence flips of `output` against the source."""

@@ -27,7 +27,7 @@ def convert_posenet(src, opts, steps, start: float):
     if opts.to != "tflite-int8":
         raise ModelError("PoseNet converts to tflite-int8 only: its CPU model is the same int8 graph without the "
                          "decoder op")  # fmt: skip
-    images = load_images(opts.calib) if opts.calib else []
+    images = load_images(opts.calib)
     with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
         stripped = Path(tmp) / "posenet_cpu.tflite"
         steps("cutting the PosenetDecoderOp")
@@ -46,6 +46,7 @@ def convert_posenet(src, opts, steps, start: float):
     report = ParityReport(
         source=str(src.path), output=str(opts.output), format=opts.to, images=len(images), inputs=fed,
         mean_px_err=math.nan, max_px_err=math.nan, mean_oks=math.nan, score_mae=math.nan, presence_flips=0,
+        presence_mae=math.nan,
         size_bytes=Path(opts.output).stat().st_size, source_size_bytes=src.path.stat().st_size,
         invoke_ms={"source": math.nan, "output": math.nan}, min_oks=math.nan, max_mean_px_err=None,
         passed=identical, keypoints_compared=0,

@@ -74,9 +74,13 @@ def _runtime_family(path: Path) -> tuple[str, bool]:
     backend = open_backend(path)
     quantized = any(t.quantized for t in backend.inputs + backend.outputs) or _has_int8_weights(path)
     if spec is not None:
+        if spec.family == "movenet" and spec.task == "multi":
+            raise ModelError(f"{path.name}: MoveNet MultiPose is not supported by the converters (dynamic input)")
         family = "blazepose-detector" if spec.task == "detector" else spec.family
         return family, quantized
     family, task = _file_family(path, backend)
+    if family == "movenet" and task == "multi":
+        raise ModelError(f"{path.name}: MoveNet MultiPose is not supported by the converters (its input is dynamic)")
     return ("blazepose-detector" if task == "detector" else family), quantized
 
 
@@ -89,4 +93,6 @@ def _has_int8_weights(path: Path) -> bool:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         return False
-    return any(t["dtype"] in (np.int8, np.uint8) for t in Interpreter(str(path)).get_tensor_details())
+    # A quantized tensor has scales; a raw uint8 image input (float MoveNet) has none.
+    return any(t["dtype"] in (np.int8, np.uint8) and len(t["quantization_parameters"]["scales"])
+               for t in Interpreter(str(path)).get_tensor_details())  # fmt: skip

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-IO_TYPES = ("float", "int8", "uint8")
-
 
 def _tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -252,7 +252,8 @@ def convert(
     to: str = typer.Option(..., "--to", help="onnx, onnx-int8, tflite-fp32, tflite-fp16 or tflite-int8"),
     output: Path = typer.Option(..., "-o", "--output", help="the converted file (.onnx or .tflite)"),
     calib: Path = typer.Option(None, "--calib", help="folder of real photos: int8 calibration and the parity check"),
-    family: str = typer.Option("auto", "--family", help="movenet, blazepose, blazepose-detector, rtmpose or auto"),
+    family: str = typer.Option("auto", "--family",
+                               help="movenet, blazepose, blazepose-detector, rtmpose, posenet or auto"),
     variant: str = typer.Option(None, "--variant", help="RTMPose t, s or m (checked against the weights)"),
     report: Path = typer.Option(None, "--report", help="write the parity report here as JSON"),
     min_oks: float = typer.Option(None, "--min-oks", help="parity bar (default 0.98 float, 0.90 int8)"),
@@ -271,8 +272,9 @@ def convert(
                    "pip install 'edgepose[convert]'") from None
     from edgepose.native_stderr import quiet_native_stderr
 
-    # TensorFlow and the converters it drives write pages of native logs to fd 2; ours go to a copy of it.
-    console = Console(file=os.fdopen(os.dup(2), "w", buffering=1), highlight=False)
+    # TensorFlow and the converters it drives write pages of native logs to fd 2, silenced; progress and
+    # the report go to stdout, so stderr carries only the one-line error when there is one.
+    console = Console(file=os.fdopen(os.dup(1), "w", buffering=1), highlight=False)
     opts = ConvertOptions(source=source, to=to, output=output, calib=calib, family=family, variant=variant,
                           report=report, min_oks=min_oks, max_px_err=max_px_err, io_type=io_type,
                           mixed_precision=mixed_precision,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -46,8 +47,8 @@ def test_bad_source_is_one_line_and_no_output(tmp_path, case):
     out = tmp_path / "out.tflite"
     r = _convert(str(source), "--to", "tflite-fp32", "-o", str(out), "--calib", str(CALIB), cwd=tmp_path)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert r.returncode != 0 and lines[-1].startswith("edgepose: error:"), r.stderr
-    assert words in lines[-1], lines[-1]
+    assert r.returncode != 0 and len(lines) == 1 and lines[0].startswith("edgepose: error:"), r.stderr
+    assert words in lines[0], lines[0]
     assert "Traceback" not in r.stderr and not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp file left behind
 
@@ -64,5 +65,24 @@ def test_bad_options_are_one_line(tmp_path, args, words):
     args = [str(CALIB) if a == "CALIB" else str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
     r = _convert(str(MOVENET_INT8), *args, cwd=tmp_path)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert r.returncode != 0 and words in lines[-1] and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode != 0 and len(lines) == 1 and words in lines[0], r.stderr
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.tflite").exists()
+
+
+def test_output_over_the_source_is_refused(tmp_path):
+    source = tmp_path / "model.tflite"
+    source.write_bytes(MOVENET_INT8.read_bytes())
+    r = _convert(str(source), "--to", "tflite-fp32", "-o", str(source), "--calib", str(CALIB), cwd=tmp_path)
+    assert r.returncode != 0 and "same file" in r.stderr and source.read_bytes() == MOVENET_INT8.read_bytes()
+
+
+def test_failed_parity_exits_1_keeps_the_file_and_writes_the_report(tmp_path):
+    """MoveNet as onnx-int8 lands at OKS ~0.85 against its float graph: under the 0.90 default bar."""
+    out, report = tmp_path / "mn_int8.onnx", tmp_path / "report.json"
+    r = _convert(str(MOVENET_INT8), "--to", "onnx-int8", "-o", str(out), "--calib", str(CALIB), "--report",
+                 str(report), cwd=tmp_path)  # fmt: skip
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and "parity below the bar" in lines[0], r.stderr
+    saved = json.loads(report.read_text())
+    assert saved["passed"] is False and 0.7 < saved["mean_oks"] < 0.9 and out.is_file()
+    assert "mean OKS" in r.stdout  # the table: on stdout, with the progress

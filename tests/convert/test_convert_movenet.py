@@ -75,3 +75,23 @@ def test_saved_model_source(conversions, tmp_path):
     r = convert(ConvertOptions(source=files["saved_model"], to="tflite-fp16", output=out, calib=CALIB,
                                family="movenet", progress=lambda m: None))  # fmt: skip
     assert r.report.passed and r.report.mean_oks >= 0.98 and load_metadata(out).family == "movenet", r.report
+
+
+def test_int8_with_uint8_io_for_the_edge_tpu(conversions):
+    r = conversions(MOVENET_INT8, "tflite-int8", min_oks=0.8, mixed_precision=False, io_type="uint8")
+    backend = open_backend(r.output)
+    assert backend.inputs[0].dtype == np.uint8 and all(o.dtype == np.uint8 for o in backend.outputs)
+    tpu = r.report.extra["edgetpu"]
+    assert tpu["float_io"] == [] and r.report.passed, tpu
+    # The float ops left are MoveNet's own keypoint decoding tail (argmax, casts), as in Google's TPU build.
+    assert all(op.split(":")[0] in ("CAST", "QUANTIZE", "DEQUANTIZE", "SQRT", "DIV") for op in tpu["float_ops"]), tpu
+
+
+def test_posenet_converts_to_its_cpu_model(conversions):
+    from .conftest import POSENET
+
+    r = conversions(POSENET, "tflite-int8")
+    assert r.report.passed and "byte-identical" in r.report.extra["parity"], r.report.extra
+    assert r.report.inputs >= 7 and load_metadata(r.output).family == "posenet"
+    with PoseEstimator.create_from_options(PoseEstimatorOptions(model=str(r.output), mode="multi")) as est:
+        assert len(est.estimate(CALIB / "coco" / "000000196141.jpg")) >= 3

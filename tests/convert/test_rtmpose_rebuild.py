@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from edgepose.converters import rtmpose_weights
+from edgepose.converters import sdk_zip
 from edgepose.converters.rtmpose_export import export_rtmpose_onnx
 from edgepose.converters.rtmpose_torch import VARIANTS, build_rtmpose
 from edgepose.converters.rtmpose_weights import (
@@ -314,7 +314,7 @@ def test_extract_sdk_zip_refuses_hostile_or_wrong_zips(tmp_path: Path, monkeypat
         extract_sdk_zip(not_zip, dest)
 
     # Zip bomb: the cap is 1 GiB; shrink it rather than write a GiB.
-    monkeypatch.setattr(rtmpose_weights, "SDK_ZIP_MAX_TOTAL_BYTES", 10_000)
+    monkeypatch.setattr(sdk_zip, "SDK_ZIP_MAX_TOTAL_BYTES", 10_000)
     bomb = _zip(tmp_path / "bomb.zip", {"end2end.onnx": tiny, "padding.bin": bytes(50_000)})
     with pytest.raises(ModelError, match="over the 10000 bytes limit"):
         extract_sdk_zip(bomb, tmp_path / "bomb")
