@@ -18,6 +18,7 @@ from edgepose.errors import ImageError, ModelError
 from edgepose.images import is_image_file, load_image
 
 MAX_INPUTS = 200
+MAX_IMAGES = 200  # a spread of a bigger folder: calibration saturates long before
 
 
 class RecordingBackend(Backend):
@@ -63,8 +64,11 @@ def image_files(folder: Path) -> list[Path]:
 
 def load_images(folder: Path) -> list[np.ndarray]:
     """Every readable image in `folder` (unreadable ones are skipped; none readable is an error)."""
+    files = image_files(folder)
+    if len(files) > MAX_IMAGES:
+        files = [files[i] for i in np.linspace(0, len(files) - 1, MAX_IMAGES).round().astype(int)]
     images = []
-    for path in image_files(folder):
+    for path in files:
         try:
             images.append(load_image(path))
         except ImageError:

@@ -344,6 +344,9 @@ def _family_meta(family: str, backend, width: int):
 def _report(opts, src, reference, ref_label, out, inputs, n_images, extra) -> ParityReport:
     min_oks, max_px = _bars(opts, src)
     report = parity_report(src.family, reference, out, opts.to, inputs, n_images, min_oks, max_px, ref_label)
+    # `source` is the user's file; the metrics are against `reference` (the same file, or its float graph).
+    report.source = str(src.path)
+    report.extra["reference"] = ref_label
     report.source_size_bytes = _path_size(src.path)
     if reference != src.path and src.kind == "tflite":
         # The user's file is what the output replaces on the device: time the two side by side.
@@ -351,6 +354,9 @@ def _report(opts, src, reference, ref_label, out, inputs, n_images, extra) -> Pa
         report.extra["vs_source_file"] = _quick_parity(src.family, src.path, out, src_inputs)
         report.invoke_ms = invoke_ms(_open(src.path), _open(out), src_inputs[0])
     report.extra.update(extra)
+    if not report.passed and opts.to == "onnx-int8" and "fallback" not in report.extra:
+        report.extra["fallback"] = ("onnx-int8 has no mixed-precision search: use --to tflite-int8 (it searches for "
+                                    "layers to keep in float), --to tflite-fp16 or --to onnx")  # fmt: skip
     return report
 
 

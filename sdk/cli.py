@@ -318,8 +318,9 @@ def _print_report(r, console: Console) -> None:
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    if r.extra.get("most_sensitive"):
+        console.print(f"most sensitive layers: {', '.join(r.extra['most_sensitive'][:5])}", markup=False)
     if r.extra.get("fallback"):
-        console.print(f"most sensitive layers: {', '.join(r.extra.get('most_sensitive', [])[:5])}", markup=False)
         console.print(f"fallback: {r.extra['fallback']}", markup=False)
 
 
