@@ -9,21 +9,7 @@ One JSON object, UTF-8, stored under the key ``"edgepose"``:
 - ONNX: a ``ModelProto.metadata_props`` entry with key ``edgepose`` and the JSON text as value
   (any existing ``edgepose`` entries are replaced by one).
 
-Fields::
-
-    family            "movenet" | "blazepose" | "blazepose-detector" | "rtmpose" | "posenet"
-    task              "single" | "detector" | "multi"
-    keypoint_names    ["nose", ...]
-    input_size        [width, height]
-    input_layout      "NHWC" | "NCHW"
-    normalization     {"mean": [r, g, b], "std": [r, g, b]}: model input = (RGB pixel 0..255 - mean) / std
-                      (MoveNet float: mean 0, std 1; BlazePose: mean 0, std 255;
-                      RTMPose: mean (123.675, 116.28, 103.53), std (58.395, 57.12, 57.375))
-    simcc_split_ratio 2.0 (rtmpose only)
-    source            file name of the model it was converted from
-    source_sha256     its SHA-256
-    format            "tflite-int8", "tflite-fp16", "tflite-fp32", "onnx-fp32", ...
-    converter         "edgepose <version>"
+Fields: see `edgepose.model_metadata` (the reader), which documents the contract.
 
 Readers ignore unknown fields and treat malformed JSON as no metadata; the writers here refuse a
 known field with a wrong value (`ModelMetadata.from_json(strict=True)`), so nothing is written that
@@ -33,7 +19,6 @@ a reader would silently drop. Both writers are atomic: a temporary file beside `
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +27,8 @@ from typing import Any
 from edgepose.atomic import atomic_path
 from edgepose.errors import ModelError
 from edgepose.model_metadata import METADATA_KEY, ModelMetadata
+from edgepose.posenet_graph import load_model_tree
+from edgepose.registry import sha256_of
 
 # Keys a converted pose model must carry for `edgepose run --model FILE` to need no other flag.
 REQUIRED = ("family", "task", "input_size", "input_layout", "normalization")
@@ -81,7 +68,7 @@ def make_metadata(
         meta["simcc_split_ratio"] = float(simcc_split_ratio)
     meta["source"] = source.name
     if source.is_file():
-        meta["source_sha256"] = _sha256(source)
+        meta["source_sha256"] = sha256_of(source)
     meta["format"] = fmt
     meta["converter"] = f"edgepose {_version()}"
     return meta
@@ -111,16 +98,7 @@ def embed_tflite_metadata(path_in: str | Path, path_out: str | Path, meta: dict[
 
     payload = metadata_json(meta)
     path_in, path_out = Path(path_in), Path(path_out)
-    try:
-        buf = path_in.read_bytes()
-    except OSError as e:
-        raise ModelError(f"cannot read model file {path_in}: {e.strerror or e}") from e
-    if len(buf) < 8 or not schema.Model.ModelBufferHasIdentifier(buf, 0):
-        raise ModelError(f"{path_in} is not a TFLite model (no TFL3 flatbuffer identifier)")
-    try:
-        model = schema.ModelT.InitFromPackedBuf(buf, 0)
-    except Exception as e:  # a corrupt flatbuffer fails anywhere inside the generated code
-        raise ModelError(f"{path_in} is not a readable TFLite model ({type(e).__name__})") from e
+    model = load_model_tree(path_in)
     buffers = model.buffers or []
     if any(b.offset > 1 for b in buffers):
         # Weights stored after the flatbuffer (models over 2 GB) would be lost by repacking it.
@@ -140,7 +118,7 @@ def embed_tflite_metadata(path_in: str | Path, path_out: str | Path, meta: dict[
         model.metadata = [*(model.metadata or []), entry]
     model.buffers = buffers
 
-    builder = _aligning_builder(len(buf) + len(payload) + (1 << 16))
+    builder = _aligning_builder(path_in.stat().st_size + len(payload) + (1 << 16))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     with atomic_path(path_out) as tmp:
         tmp.write_bytes(builder.Output())
@@ -162,14 +140,6 @@ def embed_onnx_metadata(path_in: str | Path, path_out: str | Path, meta: dict[st
     model.metadata_props.add(key=METADATA_KEY, value=payload)
     with atomic_path(path_out) as tmp:
         onnx.save(model, str(tmp))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _version() -> str:

@@ -61,9 +61,9 @@ def convert_posenet(src, opts, steps, start: float):
 
 
 def _tensors(path: Path) -> dict[str, tuple]:
-    from edgepose.posenet_graph import _load
+    from edgepose.posenet_graph import load_model_tree
 
-    model = _load(path)
+    model = load_model_tree(path)
     g = model.subgraphs[0]
     out = {}
     for t in g.tensors:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from edgepose.atomic import atomic_path
 from edgepose.errors import ModelError
-from edgepose.posenet_graph import drop_unused_tensors
+from edgepose.posenet_graph import drop_unused_tensors, load_model_tree
 
 _FOLDABLE = ("DENSIFY", "DEQUANTIZE")
 
@@ -22,7 +22,7 @@ def fold_weight_ops(src: Path, dst: Path) -> int:
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 
-    model = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
+    model = load_model_tree(src)
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     g = model.subgraphs[0]
 

@@ -31,8 +31,8 @@ def _schema():
     return schema_py_generated
 
 
-def _load(src: Path) -> Any:
-    """The model as an editable object tree (ModelT)."""
+def load_model_tree(src: Path) -> Any:
+    """A TFLite model as an editable object tree (ModelT); ModelError for anything unreadable."""
     s = _schema()
     try:
         buf = src.read_bytes()
@@ -76,7 +76,7 @@ def _params_from_options(options: Any) -> dict[str, Any]:
 def decoder_params(src: str | Path) -> dict[str, Any]:
     """max_detections, score_threshold, stride and nms_radius of the model's PosenetDecoderOp."""
     src = Path(src)
-    model = _load(src)
+    model = load_model_tree(src)
     g, j = _decoder_op(model, src)
     return _params_from_options(g.operators[j].customOptions)
 
@@ -90,7 +90,7 @@ def strip_posenet_decoder(src: Path, dst: Path) -> dict[str, Any]:
     import flatbuffers
 
     src, dst = Path(src), Path(dst)
-    model = _load(src)
+    model = load_model_tree(src)
     g, j = _decoder_op(model, src)
     op = g.operators[j]
     params = _params_from_options(op.customOptions)
