@@ -24,6 +24,7 @@ from edgepose.converters.parity import (
     invoke_ms,
     parity_report,
     passes,
+    path_size,
 )
 from edgepose.converters.sources import Source, identify
 from edgepose.errors import ModelError
@@ -136,13 +137,18 @@ def _convert_in(
     float_onnx, reference, ref_label = _float_onnx(src, work, opts.variant)
     steps(f"recording the runtime's inputs on {len(images)} images")
     inputs = runtime_inputs(reference, src.family, images)
+    # The source's poses on those inputs, decoded once: the no-people check, int8's bar and the report.
+    ref_poses = Reference(src.family, _open(reference), inputs)
+    if ref_poses.confident == 0:
+        raise ModelError(f"the source finds no confident keypoints on the --calib photos ({opts.calib}): "
+                         "calibrate and check parity on photos with people in them")  # fmt: skip
     converted = work / f"converted{Path(opts.output).suffix}"
-    extra = _convert_to(opts, src, float_onnx, reference, inputs, images, converted, work, steps)
+    extra = _convert_to(opts, src, float_onnx, reference, ref_poses, images, converted, work, steps)
     steps("embedding metadata")
     with atomic_path(opts.output) as out_tmp:
         _embed(src, converted, out_tmp, opts.to)
         steps("parity report")
-        report = _report(opts, src, reference, ref_label, out_tmp, inputs, len(images), extra)
+        report = _report(opts, src, ref_poses, reference, ref_label, out_tmp, len(images), extra)
         # Written even when parity fails, so it can be inspected; the exit code says it failed.
         report.output = str(opts.output)
     if opts.to == "tflite-int8":
@@ -211,7 +217,8 @@ def _float_onnx(src: Source, work: Path, variant: str | None) -> tuple[Path, Pat
     return float_onnx, float_onnx, f"{src.path} (exported to ONNX)"
 
 
-def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, steps) -> dict:
+def _convert_to(opts, src, float_onnx, reference: Path, ref_poses: Reference, images, out, work, steps) -> dict:
+    inputs = ref_poses.inputs
     extra: dict = {}
     if opts.to == "onnx":
         shutil.copyfile(float_onnx, out)
@@ -235,9 +242,8 @@ def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, ste
     steps(f"int8 quantization on {len(calib)} runtime inputs (per-channel weights, {opts.io_type} I/O)")
     out.write_bytes(quantize_int8(files["saved_model"], calib, opts.io_type))
     min_oks, max_px = _bars(opts, src)
-    ref_backend = _open(reference)
-    full_ref = Reference(src.family, ref_backend, inputs)
-    metrics = full_ref.against(_open(out))
+    ref_backend = ref_poses.source
+    metrics = ref_poses.against(_open(out))
     extra["plain_int8"] = metrics
     if passes(metrics, min_oks, max_px) or not opts.mixed_precision:
         extra["float_layers"] = []
@@ -253,7 +259,7 @@ def _convert_to(opts, src, float_onnx, reference, inputs, images, out, work, ste
     def evaluate(model: bytes) -> tuple[bool, float]:
         trial = work / "trial.tflite"
         trial.write_bytes(model)
-        m = full_ref.against(_open(trial))
+        m = ref_poses.against(_open(trial))
         return passes(m, min_oks, max_px), m["mean_px_err"]
 
     # The ranking scores hundreds of simulated models: a spread of 16 inputs keeps it to about a minute.
@@ -298,10 +304,6 @@ def _float_calib(reference: Path, float_model: Path, inputs: list[list[np.ndarra
     return [adapt_input(x[0], ref.inputs[0], float_spec).astype(np.float32) for x in inputs]
 
 
-def _quick_parity(family: str, reference: Path, model: Path, inputs) -> dict:
-    return compare(family, _open(reference), _open(model), inputs)
-
-
 def _bars(opts: ConvertOptions, src: Source) -> tuple[float, float | None]:
     int8 = opts.to.endswith("int8")
     min_oks = opts.min_oks if opts.min_oks is not None else (INT8_MIN_OKS if int8 else FLOAT_MIN_OKS)
@@ -341,17 +343,15 @@ def _family_meta(family: str, backend, width: int):
     return family, COCO17_KEYPOINTS if k == 17 else (), RTMPOSE_MEAN, RTMPOSE_STD, x_bins / width
 
 
-def _report(opts, src, reference, ref_label, out, inputs, n_images, extra) -> ParityReport:
+def _report(opts, src, ref_poses: Reference, reference, ref_label, out, n_images, extra) -> ParityReport:
     min_oks, max_px = _bars(opts, src)
-    report = parity_report(src.family, reference, out, opts.to, inputs, n_images, min_oks, max_px, ref_label)
     # `source` is the user's file; the metrics are against `reference` (the same file, or its float graph).
-    report.source = str(src.path)
+    report = parity_report(ref_poses, out, opts.to, n_images, min_oks, max_px, str(src.path), path_size(src.path))
     report.extra["reference"] = ref_label
-    report.source_size_bytes = _path_size(src.path)
     if reference != src.path and src.kind == "tflite":
         # The user's file is what the output replaces on the device: time the two side by side.
-        src_inputs = _source_inputs(src, inputs, reference)
-        report.extra["vs_source_file"] = _quick_parity(src.family, src.path, out, src_inputs)
+        src_inputs = _source_inputs(src, ref_poses.inputs, reference)
+        report.extra["vs_source_file"] = compare(src.family, _open(src.path), _open(out), src_inputs)
         report.invoke_ms = invoke_ms(_open(src.path), _open(out), src_inputs[0])
     report.extra.update(extra)
     if not report.passed and opts.to == "onnx-int8" and "fallback" not in report.extra:
@@ -363,9 +363,3 @@ def _report(opts, src, reference, ref_label, out, inputs, n_images, extra) -> Pa
 def _source_inputs(src: Source, inputs, reference: Path):
     ref, s = _open(reference), _open(src.path)
     return [[adapt_input(x[0], ref.inputs[0], s.inputs[0])] for x in inputs]
-
-
-def _path_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size

@@ -215,22 +215,23 @@ def passes(metrics: dict, min_oks: float, max_mean_px_err: float | None) -> bool
     return bool(ok)
 
 
-def parity_report(family: str, source_path: Path, output_path: Path, fmt: str, inputs: list[list[np.ndarray]],
-                  images: int, min_oks: float, max_mean_px_err: float | None = None,
-                  source_label: str | None = None) -> ParityReport:  # fmt: skip
+def parity_report(ref: Reference, output_path: Path, fmt: str, images: int, min_oks: float,
+                  max_mean_px_err: float | None, source_label: str, source_size: int) -> ParityReport:  # fmt: skip
+    """The report of `output_path` against the source decoded in `ref` (computed once per conversion)."""
     from edgepose.bindings import open_backend
 
-    source, output = open_backend(source_path), open_backend(output_path)
-    metrics = compare(family, source, output, inputs)
+    output = open_backend(output_path)
+    metrics = ref.against(output)
     return ParityReport(
-        source=source_label or str(source_path), output=str(output_path), format=fmt, images=images,
-        inputs=len(inputs), size_bytes=output_path.stat().st_size, source_size_bytes=_size(source_path),
-        invoke_ms=invoke_ms(source, output, inputs[0]), min_oks=min_oks, max_mean_px_err=max_mean_px_err,
+        source=source_label, output=str(output_path), format=fmt, images=images, inputs=len(ref.inputs),
+        size_bytes=output_path.stat().st_size, source_size_bytes=source_size,
+        invoke_ms=invoke_ms(ref.source, output, ref.inputs[0]), min_oks=min_oks, max_mean_px_err=max_mean_px_err,
         passed=passes(metrics, min_oks, max_mean_px_err), **metrics,
     )  # fmt: skip
 
 
-def _size(path: Path) -> int:
+def path_size(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder (a SavedModel)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size

@@ -86,3 +86,16 @@ def test_failed_parity_exits_1_keeps_the_file_and_writes_the_report(tmp_path):
     saved = json.loads(report.read_text())
     assert saved["passed"] is False and 0.7 < saved["mean_oks"] < 0.9 and out.is_file()
     assert "mean OKS" in r.stdout  # the table: on stdout, with the progress
+
+
+def test_calibration_photos_without_people_are_refused(tmp_path):
+    from PIL import Image
+
+    empty = tmp_path / "nobody"
+    empty.mkdir()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(empty / "gray.png")
+    out = tmp_path / "x.onnx"
+    r = _convert(str(MOVENET_INT8), "--to", "onnx", "-o", str(out), "--calib", str(empty), cwd=tmp_path)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "no confident keypoints" in lines[0], r.stderr
+    assert not out.exists()
