@@ -16,6 +16,7 @@ import numpy as np
 import typer
 from edgepose.atomic import atomic_path
 from edgepose.bindings import BACKENDS
+from edgepose.cli_common import fail, stderr
 from edgepose.drawing import draw_poses
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
@@ -29,15 +30,8 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device human pose estimation.")
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 app.add_typer(models_app, name="models")
-stderr = Console(stderr=True, highlight=False)
 
 _DEBUG = False
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """One line on stderr; the caller raises the returned Exit."""
-    stderr.print(f"edgepose: error: {message}", markup=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 @dataclass
