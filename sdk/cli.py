@@ -16,6 +16,7 @@ import numpy as np
 import typer
 from edgepose.atomic import atomic_path
 from edgepose.bindings import BACKENDS
+from edgepose.cli_bench import bench_app
 from edgepose.cli_common import fail, stderr
 from edgepose.drawing import draw_poses
 from edgepose.errors import EdgeposeError
@@ -30,6 +31,7 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device human pose estimation.")
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 app.add_typer(models_app, name="models")
+app.add_typer(bench_app, name="bench")
 
 _DEBUG = False
 

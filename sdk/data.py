@@ -69,12 +69,14 @@ class Timings:
     preprocess: float = 0.0
     inference: float = 0.0
     postprocess: float = 0.0
+    tracking: float = 0.0  # video only: track IDs, the carried crop, One-Euro smoothing
 
     def to_dict(self) -> dict[str, float]:
         return {
             "preprocess": round(self.preprocess, 3),
             "inference": round(self.inference, 3),
             "postprocess": round(self.postprocess, 3),
+            "tracking": round(self.tracking, 3),
         }
 
 

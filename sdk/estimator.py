@@ -151,7 +151,7 @@ class PoseEstimator:
             t0 = time.perf_counter()
             tracked = self._tracker.update([k for k, _ in people], timestamp_ms, w, h, self.options.min_keypoint_score)
             scores = [people[i][1] for i in self._tracker.last_indices]
-            timings.postprocess += (time.perf_counter() - t0) * 1000
+            timings.tracking += (time.perf_counter() - t0) * 1000
             poses = self._poses([(k, s) for (_, k), s in zip(tracked, scores)], timings, [i for i, _ in tracked])
             return FrameResult(poses=poses, width=w, height=h, timings=timings)
         full = SquareRoi.letterbox(w, h)
@@ -166,14 +166,17 @@ class PoseEstimator:
         if kps[:, 2].mean() < self.options.min_pose_score:
             self._roi = None
             self._smoother.reset()
+            timings.tracking += (time.perf_counter() - t0) * 1000
             poses: list[Pose] = []
         else:
             self._roi = torso_crop(kps, w, h)
             if self.options.smoothing:
                 scale = float(max(w, h))
                 kps[:, :2] = self._smoother(kps[:, :2] / scale, timestamp_ms / 1000.0) * scale
+            t1 = time.perf_counter()
+            timings.tracking += (t1 - t0) * 1000
             poses = [self.model.to_pose(kps)]
-        timings.postprocess += (time.perf_counter() - t0) * 1000
+            timings.postprocess += (time.perf_counter() - t1) * 1000
         return FrameResult(poses=poses, width=w, height=h, timings=timings, roi=(roi.cx, roi.cy, roi.size))
 
     def reset(self) -> None:

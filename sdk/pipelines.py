@@ -79,8 +79,7 @@ def build_pipeline(
     backend_name: str, threads: int | None,
 ) -> Pipeline | None:  # fmt: skip
     """The pipeline for this model and mode, or None for MoveNet's single-person fast path."""
-    spec = resolved.spec
-    family, task = (spec.family, spec.task) if spec else _file_family(resolved.path, backend)
+    family, task = model_family(resolved, backend)
     people = 1 if mode == "single" else max_people
     if family == "posenet":
         from edgepose.posenet import PoseNetMultiPose
@@ -132,6 +131,12 @@ def _posenet_params(path: Path) -> dict | None:
 # The task a family's models have when the metadata does not say.
 _DEFAULT_TASK = {"movenet": "single", "blazepose": "single", "blazepose-detector": "detector", "rtmpose": "single",
                  "posenet": "multi"}  # fmt: skip
+
+
+def model_family(resolved: ResolvedModel, backend: Backend) -> tuple[str, str]:
+    """(family, task): the registry's, else the file's metadata, else guessed from its tensors."""
+    spec = resolved.spec
+    return (spec.family, spec.task) if spec else _file_family(resolved.path, backend)
 
 
 def _file_family(path: Path, backend: Backend) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from tests.conftest import DATA_DIR, gt_for, oks
 
 FRAME_KEYS = ["source", "frame", "width", "height", "model", "poses", "timings_ms"]
 POSE_KEYS = ["id", "score", "bbox", "keypoints"]
-TIMING_KEYS = {"preprocess", "inference", "postprocess"}
+TIMING_KEYS = {"preprocess", "inference", "postprocess", "tracking"}
 
 
 def cli_env(model_dir: Path, cache_home: Path) -> dict[str, str]:

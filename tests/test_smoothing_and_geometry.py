@@ -76,4 +76,4 @@ def test_frame_json_has_the_exact_schema():
     assert list(d) == ["source", "frame", "width", "height", "model", "poses", "timings_ms"]
     assert list(d["poses"][0]) == ["id", "score", "bbox", "keypoints"]
     assert d["poses"][0]["keypoints"][0] == [10.12, 20.46, 0.9]
-    assert d["timings_ms"] == {"preprocess": 1.0, "inference": 2.0, "postprocess": 3.0}
+    assert d["timings_ms"] == {"preprocess": 1.0, "inference": 2.0, "postprocess": 3.0, "tracking": 0.0}

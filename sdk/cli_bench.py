@@ -1,0 +1,157 @@
+"""`edgepose bench`: time models on this device; `compare`, `export`, `import` work on the results DB."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from edgepose.atomic import atomic_path
+from edgepose.bench import BenchOptions, BenchRun, run_bench
+from edgepose.bindings import BACKENDS
+from edgepose.cli_common import fail, stderr
+from edgepose.errors import EdgeposeError
+from edgepose.registry import DEFAULT_MODEL
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+bench_app = typer.Typer(
+    help="Latency per device: the raw invoke and the whole pipeline per stage; a results DB to compare devices.",
+    invoke_without_command=True,
+)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """`--threads 1,2,4` and `--threads 1 --threads 2` both work."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _threads(values: list[str] | None) -> list[int | None]:
+    out: list[int | None] = []
+    for v in _split(values):
+        if not v.isdigit() or int(v) < 1:
+            raise fail(f"--threads takes positive integers (e.g. 1,2,4), got {v!r}")
+        out.append(int(v))
+    return out or [None]
+
+
+@bench_app.callback()
+def bench(
+    ctx: typer.Context,
+    model: list[str] = typer.Option(None, "--model", "-m", help=f"Registry name or file; repeat. [{DEFAULT_MODEL}]"),
+    backend: list[str] = typer.Option(None, "--backend", help=f"{' | '.join(BACKENDS)}; repeat or comma list."),
+    threads: list[str] = typer.Option(None, "--threads", help="Thread counts to sweep, e.g. 1,2,4."),
+    runs: int = typer.Option(None, "--runs", help="Timed frames per configuration [100; none with --duration]."),
+    warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed frames first."),
+    duration: float = typer.Option(None, "--duration", help="Seconds to time each configuration."),
+    mode: str = typer.Option("single", "--mode", help="single | multi"),
+    input_: Path = typer.Option(None, "--input", help="Photo or video to time on (default: a generated frame)."),
+    stills: bool = typer.Option(False, "--stills", help="Time each frame as a still photo, not as a stream."),
+    label: str = typer.Option(None, "--label", help="Device name in the results [hostname]."),
+    json_out: Path = typer.Option(None, "--json", help="Write the full result here (- for stdout)."),
+    db: Path = typer.Option(None, "--db", help="Results database to append to [user data dir]."),
+    no_db: bool = typer.Option(False, "--no-db", help="Do not store the result in a database."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Time models on this device: raw invoke and the whole pipeline per stage, with the device's state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    backends = _split(backend) or ["auto"]
+    for b in backends:
+        if b not in BACKENDS:
+            raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
+    opts = BenchOptions(
+        models=model or [DEFAULT_MODEL], backends=backends, threads=_threads(threads),
+        runs=runs if runs is not None or duration is not None else 100, warmup=warmup, duration_s=duration,
+        mode=mode, input=input_, stills=stills, label=label,
+    )  # fmt: skip
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=stderr,
+                        transient=True, disable=not stderr.is_terminal)  # fmt: skip
+    try:
+        with progress:
+            task = progress.add_task("loading", total=1.0)
+            result = run_bench(
+                opts,
+                progress=lambda f: progress.update(task, completed=f, description="timing"),
+                on_config=lambda name: progress.update(task, description=f"loading {name}"),
+            )
+    except EdgeposeError as e:
+        if debug:
+            raise
+        raise fail(str(e)) from None
+    for note in result.notes:
+        stderr.print(f"edgepose: note: {note}", markup=False, soft_wrap=True)
+    for f in result.failures:
+        stderr.print(f"edgepose: error: {f.config}: {f.message}", markup=False, soft_wrap=True)
+    if not result.document["results"]:
+        raise typer.Exit(2)
+    _save(result, json_out, db, store=not no_db)
+    # With --json - the JSON owns stdout; the tables go to stderr.
+    to_stderr = json_out == Path("-")
+    console = Console(stderr=to_stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=to_stderr, highlight=False, width=150)  # a log file gets whole columns
+    _print_tables(result, console)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _save(result: BenchRun, json_out: Path | None, db: Path | None, store: bool) -> None:
+    text = json.dumps(result.document, indent=2)
+    if json_out == Path("-"):
+        sys.stdout.write(text + "\n")
+    elif json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
+    if not store:
+        return
+    from edgepose.bench_db import ResultsDB, default_db_path
+
+    path = db or default_db_path()
+    with ResultsDB(path) as results:
+        results.append(result.document)
+    stderr.print(f"edgepose: stored run {result.document['run_id'][:8]} in {path}", markup=False, soft_wrap=True)
+
+
+def _ms(stats: dict, key: str = "p50") -> str:
+    return f"{stats[key]:.2f}"
+
+
+def _print_tables(result: BenchRun, console: Console) -> None:
+    doc = result.document
+    dev = doc["device"]
+    where = dev["board"] or f"{dev['cpu']} x{dev['cores']}"
+    inp = doc["input"]
+    table = Table(title=f"edgepose bench on {doc['label']} ({where}); input: {inp['kind']} {inp['width']}x"
+                        f"{inp['height']}; ms per frame")  # fmt: skip
+    for col in ("model", "prec.", "backend", "thr", "invoke p50", "pipeline p50", "p90", "p99", "fps", "cpu",
+                "RSS MB", "speedup"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("model", "prec.", "backend") else "right")
+    first: dict[tuple, float] = {}
+    for r in doc["results"]:
+        key = (r["model"], r["backend"])
+        base = first.setdefault(key, r["pipeline_ms"]["p50"])
+        backend = r["backend"] + (f"+{r['delegate']}" if r["delegate"] and r["delegate"] not in r["backend"] else "")
+        flag = " [red]THROTTLED[/red]" if r["thermal"]["throttled"] else ""
+        table.add_row(
+            r["model"], r["precision"], backend, str(r["threads"]), _ms(r["invoke_ms"]),
+            _ms(r["pipeline_ms"]) + flag, _ms(r["pipeline_ms"], "p90"), _ms(r["pipeline_ms"], "p99"),
+            f"{r['fps']:.1f}", f"{r['cpu_util']:.2f}", f"{r['peak_rss_mb']:.0f}",
+            f"{base / r['pipeline_ms']['p50']:.2f}x" if r["pipeline_ms"]["p50"] > 0 else "-",
+        )  # fmt: skip
+    console.print(table)
+    stages = Table(title="per stage, p50 ms")
+    stages.add_column("model")
+    stages.add_column("thr", justify="right")
+    names = list(doc["results"][0]["stages_ms"])
+    for s in names:
+        stages.add_column(s, justify="right")
+    for r in doc["results"]:
+        stages.add_row(r["model"], str(r["threads"]), *(_ms(r["stages_ms"][s]) for s in names))
+    console.print(stages)
+    temps = [(r["thermal"]["before_c"], r["thermal"]["after_c"]) for r in doc["results"]]
+    if any(t[0] is not None for t in temps):
+        lo, hi = min(t[0] for t in temps if t[0] is not None), max(t[1] for t in temps if t[1] is not None)
+        console.print(f"SoC temperature {lo:.1f} -> {hi:.1f} C", highlight=False)

@@ -1,0 +1,175 @@
+"""What machine a benchmark ran on, and whether it was hot or throttled while it ran.
+
+Everything is read from /proc, /sys and `vcgencmd` when they exist; a field a platform does not expose
+is None, never a guess. On a Raspberry Pi, `vcgencmd get_throttled` is the authority on throttling;
+elsewhere the kernel's per-core thermal-throttle counters (x86) are compared before and after.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Edge TPU USB accelerator: Global Unichip before its firmware is loaded, Google after.
+_CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}
+_BACKEND_PACKAGES = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "opencv-python-headless")
+# vcgencmd get_throttled bits: 0-3 = now (under-voltage, ARM frequency capped, throttled, soft temperature
+# limit), 16-19 = the same conditions seen since boot.
+_THROTTLED_NOW = 0xF
+_THROTTLED_SINCE_BOOT = 0xF0000
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace").replace("\x00", "").strip()
+    except OSError:
+        return None
+
+
+def _cpu_model() -> str:
+    info = _read("/proc/cpuinfo") or ""
+    for key in ("model name", "Model", "Hardware", "cpu model"):
+        for line in info.splitlines():
+            if line.split(":", 1)[0].strip() == key and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _ram_mb() -> float | None:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def _coral() -> dict[str, int]:
+    usb = 0
+    for dev in glob.glob("/sys/bus/usb/devices/*"):
+        ids = (_read(f"{dev}/idVendor"), _read(f"{dev}/idProduct"))
+        usb += ids in _CORAL_USB_IDS
+    pcie = len(glob.glob("/dev/apex_*"))
+    return {"usb": usb, "pcie": pcie}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _BACKEND_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _thermal_zones() -> list[dict[str, str]]:
+    return [
+        {"zone": Path(z).name, "type": _read(f"{z}/type") or "?"}
+        for z in sorted(glob.glob("/sys/class/thermal/thermal_zone*"))
+    ]
+
+
+def fingerprint() -> dict:
+    """The device as the bench result records it (bench_schema.DEVICE_SCHEMA)."""
+    cpu, board = _cpu_model(), _read("/proc/device-tree/model")
+    hostname = socket.gethostname()
+    cores = os.cpu_count() or 1
+    # The id must stay the same across runs and edgepose versions on one board, and differ between two
+    # boxes of the same model (their hostnames), so compare can line up a device's history.
+    device_id = hashlib.sha256("|".join([hostname, board or "", cpu, platform.machine(), str(cores)]).encode())
+    return {
+        "device_id": device_id.hexdigest()[:16],
+        "hostname": hostname,
+        "os": platform.platform(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": cores,
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores,
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "ram_mb": _ram_mb(),
+        "board": board,
+        "coral": _coral(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "backends": _versions(),
+        "libedgetpu": _libedgetpu(),
+        "thermal_zones": _thermal_zones(),
+    }
+
+
+def _libedgetpu() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("edgetpu") is not None or bool(glob.glob("/usr/lib/*/libedgetpu.so.1*"))
+
+
+@dataclass(frozen=True)
+class ThermalState:
+    """One reading: the hottest thermal zone, the firmware's throttle word, the kernel's throttle counts."""
+
+    temp_c: float | None
+    throttled: str | None  # `vcgencmd get_throttled` as hex, e.g. "0x0"
+    throttle_events: int | None  # sum of /sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count
+
+
+def thermal_state() -> ThermalState:
+    temps = []
+    for z in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
+        raw = _read(z)
+        if raw and raw.lstrip("-").isdigit() and int(raw) > 0:
+            temps.append(int(raw) / 1000.0)
+    counts = [
+        int(v) for p in glob.glob("/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count")
+        if (v := _read(p)) and v.isdigit()
+    ]  # fmt: skip
+    return ThermalState(
+        temp_c=round(max(temps), 1) if temps else None,
+        throttled=_vcgencmd_throttled(),
+        throttle_events=sum(counts) if counts else None,
+    )
+
+
+def _vcgencmd_throttled() -> str | None:
+    exe = shutil.which("vcgencmd")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "get_throttled"], capture_output=True, text=True, timeout=2).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # "throttled=0x50005"
+    value = out.strip().partition("=")[2]
+    return value if value.startswith("0x") else None
+
+
+def was_throttled(before: ThermalState, after: ThermalState) -> bool:
+    """True when the numbers taken between the two readings may be slowed by throttling."""
+    if after.throttled is not None:
+        now = int(after.throttled, 16)
+        earlier = int(before.throttled, 16) if before.throttled is not None else 0
+        if now & _THROTTLED_NOW or (now & _THROTTLED_SINCE_BOOT) & ~(earlier & _THROTTLED_SINCE_BOOT):
+            return True
+    if before.throttle_events is not None and after.throttle_events is not None:
+        return after.throttle_events > before.throttle_events
+    return False
+
+
+def thermal_record(before: ThermalState, after: ThermalState) -> dict:
+    """The `thermal` object of a bench result (bench_schema.THERMAL_SCHEMA)."""
+    return {
+        "before_c": before.temp_c,
+        "after_c": after.temp_c,
+        "throttled_before": before.throttled,
+        "throttled_after": after.throttled,
+        "throttled": was_throttled(before, after),
+    }

@@ -1,0 +1,214 @@
+"""edgepose bench: statistics, the result document, the device's state, the command line.
+
+No timing thresholds: times are only checked for consistency (counts, order, stages within the total).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from edgepose import device_info
+from edgepose.bench import BenchOptions, generated_frame, run_bench
+from edgepose.bench_schema import RUN_SCHEMA, SCHEMA, STAGES, STAT_KEYS
+from edgepose.device_info import ThermalState, was_throttled
+from edgepose.measure import percentile, summarize
+from edgepose.registry import REGISTRY
+
+from tests.conftest import DATA_DIR
+
+PHOTO = DATA_DIR / "coco" / "000000000785.jpg"  # one person
+
+
+def test_summary_matches_a_hand_computed_list():
+    xs = [7.0, 1.0, 10.0, 4.0, 2.0, 9.0, 3.0, 6.0, 8.0, 5.0]
+    s = summarize(xs)
+    # Sorted 1..10; linear interpolation at rank h = 9q/100: p50 -> h=4.5, p90 -> 8.1, p99 -> 8.91.
+    assert s == {"n": 10, "mean": 5.5, "std": round(math.sqrt(82.5 / 9), 4), "min": 1.0, "p50": 5.5, "p90": 9.1,
+                 "p99": 9.91, "max": 10.0}  # fmt: skip
+    assert list(s) == list(STAT_KEYS)
+
+
+def test_percentile_agrees_with_numpy_on_random_samples():
+    rng = random.Random(3)
+    for n in (1, 2, 3, 17, 100, 1001):
+        xs = sorted(rng.uniform(0, 50) for _ in range(n))
+        for q in (0, 1, 50, 90, 99, 100):
+            assert percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), abs=1e-12)
+
+
+def test_a_single_sample_has_zero_spread():
+    assert summarize([3.25]) == {"n": 1, "mean": 3.25, "std": 0.0, "min": 3.25, "p50": 3.25, "p90": 3.25,
+                                 "p99": 3.25, "max": 3.25}  # fmt: skip
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def _state(word: str | None = None, events: int | None = None) -> ThermalState:
+    return ThermalState(temp_c=None, throttled=word, throttle_events=events)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "throttled"),
+    [
+        (_state("0x0"), _state("0x0"), False),
+        (_state("0x0"), _state("0x4"), True),  # throttled right now
+        (_state("0x0"), _state("0x1"), True),  # under-voltage now
+        (_state("0x0"), _state("0x40000"), True),  # throttling happened during the run
+        (_state("0x40000"), _state("0x40000"), False),  # ... but before it, not during it
+        (_state("0x50000"), _state("0x50005"), True),
+        (_state(None, 10), _state(None, 12), True),  # x86 kernel throttle counters went up
+        (_state(None, 10), _state(None, 10), False),
+        (_state(), _state(), False),
+    ],
+)
+def test_throttling_is_flagged_from_firmware_bits_and_kernel_counters(before, after, throttled):
+    assert was_throttled(before, after) is throttled
+
+
+def test_fingerprint_reads_a_raspberry_pi_and_a_coral_usb(monkeypatch):
+    files = {
+        "/proc/device-tree/model": "Raspberry Pi 5 Model B Rev 1.0",
+        "/sys/bus/usb/devices/1-1/idVendor": "18d1",
+        "/sys/bus/usb/devices/1-1/idProduct": "9302",
+        "/sys/bus/usb/devices/1-2/idVendor": "046d",
+        "/sys/bus/usb/devices/1-2/idProduct": "c52b",
+    }
+    real_read, real_glob = device_info._read, device_info.glob.glob
+    monkeypatch.setattr(device_info, "_read", lambda p: files.get(str(p), real_read(p)))
+    monkeypatch.setattr(
+        device_info.glob, "glob",
+        lambda pattern: ["/sys/bus/usb/devices/1-1", "/sys/bus/usb/devices/1-2"]
+        if pattern == "/sys/bus/usb/devices/*" else real_glob(pattern),
+    )  # fmt: skip
+    fp = device_info.fingerprint()
+    assert fp["board"] == "Raspberry Pi 5 Model B Rev 1.0"
+    assert fp["coral"] == {"usb": 1, "pcie": 0}
+    assert fp["device_id"] != device_info.fingerprint.__name__  # a hash, stable below
+    monkeypatch.undo()
+    plain = device_info.fingerprint()
+    assert plain["device_id"] == device_info.fingerprint()["device_id"] != fp["device_id"]
+
+
+@pytest.fixture(scope="module")
+def photo_run():
+    opts = BenchOptions(models=["movenet-lightning-int8"], threads=[1, 2], runs=6, warmup=2, input=PHOTO, rounds=3,
+                        label="test-box")  # fmt: skip
+    return run_bench(opts)
+
+
+def test_result_document_follows_the_schema(photo_run, model_dir):
+    doc = photo_run.document
+    jsonschema.validate(doc, RUN_SCHEMA)
+    assert doc["schema"] == SCHEMA and doc["label"] == "test-box" and not photo_run.failures
+    assert doc["input"] == {"kind": "image", "path": str(PHOTO), "width": 640, "height": 425, "frames": 1}
+    assert [r["threads"] for r in doc["results"]] == [1, 2]
+    spec = REGISTRY["movenet-lightning-int8"]
+    for r in doc["results"]:
+        assert r["model"] == spec.name and r["model_sha256"] == spec.sha256 and r["precision"] == "int8"
+        assert r["model_size_bytes"] == (model_dir / spec.filename).stat().st_size
+        assert r["backend"] == "litert" and r["delegate"] is None and r["mode"] == "single"
+        assert r["frames"] == 6 and r["pipeline_ms"]["n"] == 6 and r["invoke_ms"]["n"] == 6
+        assert all(r["stages_ms"][s]["n"] == 6 for s in STAGES)
+        # The stages are parts of the frame: their means cannot add up to more than the frame's.
+        assert sum(r["stages_ms"][s]["mean"] for s in STAGES) <= r["pipeline_ms"]["mean"] + 1e-3
+        assert r["fps"] == pytest.approx(1000 / r["pipeline_ms"]["mean"], rel=1e-3)
+        assert r["poses_per_frame"] == 1.0  # the one person of the photo, every frame
+        assert r["warnings"] == []  # the invoke ran on a real crop captured from the pipeline
+        assert r["peak_rss_mb"] > 0 and r["cpu_util"] > 0
+
+
+def test_generated_frame_is_said_and_deterministic():
+    assert generated_frame() == generated_frame()
+    run = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=2, warmup=1, rounds=1))
+    assert run.document["input"]["kind"] == "generated"
+    assert any("no --input" in n for n in run.notes)
+    assert run.document["results"][0]["poses_per_frame"] == 0.0
+
+
+def test_video_input_replays_as_new_streams(demo_video):
+    run = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=12, warmup=1, rounds=2, input=demo_video))
+    doc = run.document
+    assert doc["input"]["kind"] == "video" and doc["input"]["frames"] == 5
+    assert any("replayed" in n for n in run.notes)
+    assert doc["results"][0]["stages_ms"]["tracking"]["n"] == 12
+
+
+def test_duration_bounds_the_timing(monkeypatch):
+    run = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=None, duration_s=0.05, warmup=1, rounds=2,
+                                 input=PHOTO))  # fmt: skip
+    assert run.document["results"][0]["frames"] >= 2  # at least one frame per round, however slow
+
+
+def _edgepose(*args: str, env_db: Path) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "EDGEPOSE_BENCH_DB": str(env_db)}
+    return subprocess.run([sys.executable, "-m", "edgepose.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+
+
+def test_cli_writes_json_and_appends_to_the_db(tmp_path):
+    out, db = tmp_path / "r.json", tmp_path / "bench.sqlite"
+    p = _edgepose("bench", "--runs", "3", "--warmup", "1", "--input", str(PHOTO), "--threads", "1,2",
+                  "--label", "ci", "--json", str(out), "--db", str(db), env_db=tmp_path / "unused.sqlite")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, RUN_SCHEMA)
+    assert "movenet-lightning-int8" in p.stdout and "pipeline p50" in p.stdout
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT run_id, n_results FROM runs").fetchall() == [(doc["run_id"], 2)]
+    assert not (tmp_path / "unused.sqlite").exists()
+
+
+def test_cli_default_db_is_the_env_var_and_json_dash_owns_stdout(tmp_path):
+    db = tmp_path / "default.sqlite"
+    p = _edgepose("bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "--json", "-", env_db=db)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)  # nothing but the document on stdout
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT run_id FROM runs").fetchall() == [(doc["run_id"],)]
+
+
+def test_cli_edgetpu_model_without_a_tpu_fails_that_config_only(tmp_path):
+    db = tmp_path / "b.sqlite"
+    p = _edgepose("bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "-m", "movenet-lightning-int8",
+                  "-m", "movenet-lightning-int8-edgetpu", "--no-db", "--json", str(tmp_path / "r.json"),
+                  env_db=db)  # fmt: skip
+    assert p.returncode == 1
+    errors = [line for line in p.stderr.splitlines() if line.startswith("edgepose: error:")]
+    assert len(errors) == 1 and "Edge TPU" in errors[0] and "Traceback" not in p.stderr
+    assert [r["model"] for r in json.loads((tmp_path / "r.json").read_text())["results"]] == ["movenet-lightning-int8"]
+    assert not db.exists()  # --no-db
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "--threads"),
+        (["--backend", "gpu"], "unknown --backend"),
+        (["--mode", "crowd"], "unknown --mode"),
+        (["--input", "missing.jpg"], "no such file"),
+        (["-m", "movenet-lightning-int8-edgetpu"], "Edge TPU"),
+    ],
+)
+def test_cli_bad_options_are_one_line(tmp_path, args, message):
+    p = _edgepose("bench", "--runs", "1", "--no-db", *args, env_db=tmp_path / "b.sqlite")
+    assert p.returncode == 2
+    lines = [ln for ln in p.stderr.splitlines() if not ln.startswith("edgepose: note:")]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in p.stderr
+
+
+def test_cli_corrupt_input_image_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(PHOTO.read_bytes()[:300])
+    p = _edgepose("bench", "--runs", "1", "--no-db", "--input", str(bad), env_db=tmp_path / "b.sqlite")
+    assert p.returncode == 2 and len(p.stderr.splitlines()) == 1 and "bad.jpg" in p.stderr
