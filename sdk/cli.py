@@ -18,6 +18,7 @@ from edgepose.atomic import atomic_path
 from edgepose.bindings import BACKENDS
 from edgepose.cli_bench import bench_app
 from edgepose.cli_common import fail, stderr
+from edgepose.cli_eval import eval_command
 from edgepose.drawing import draw_poses
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
@@ -32,6 +33,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device hu
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
+app.command("eval")(eval_command)
 
 _DEBUG = False
 

@@ -1,5 +1,5 @@
 """The runtime stays light: importing it (and running a still) never loads the converters or their
-heavy dependencies."""
+heavy dependencies, nor the optional eval and plot extras."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("edgepose.converters", "tensorflow", "torch", "onnx", "onnx2tf", "tf2onnx")
+HEAVY = ("edgepose.converters", "tensorflow", "torch", "onnx", "onnx2tf", "tf2onnx", "pycocotools", "matplotlib")
 
 
 def test_runtime_never_imports_converters(one_person_photo):
