@@ -77,7 +77,8 @@ RESULT_SCHEMA = {
         "threads": {"type": "integer"},
         "mode": {"enum": ["single", "multi"]},
         "frames": {"type": "integer"},  # timed pipeline frames
-        "invoke_ms": LATENCY_SCHEMA,  # the pose model's backend invoke alone, on a real preprocessed input
+        # The pose model's backend invoke alone, on one person's real preprocessed input (batch 1).
+        "invoke_ms": LATENCY_SCHEMA,
         "pipeline_ms": LATENCY_SCHEMA,  # one whole frame: decode -> ... -> Pose objects
         "stages_ms": {
             "type": "object",

@@ -10,6 +10,7 @@ import typer
 from edgepose.atomic import atomic_path
 from edgepose.bench import BenchOptions, BenchRun, run_bench
 from edgepose.bindings import BACKENDS
+from edgepose.cli_bench_results import compare_command, export_command, import_command
 from edgepose.cli_common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.registry import DEFAULT_MODEL
@@ -21,6 +22,10 @@ bench_app = typer.Typer(
     help="Latency per device: the raw invoke and the whole pipeline per stage; a results DB to compare devices.",
     invoke_without_command=True,
 )
+
+bench_app.command("compare")(compare_command)
+bench_app.command("export")(export_command)
+bench_app.command("import")(import_command)
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -40,18 +45,18 @@ def _threads(values: list[str] | None) -> list[int | None]:
 @bench_app.callback()
 def bench(
     ctx: typer.Context,
-    model: list[str] = typer.Option(None, "--model", "-m", help=f"Registry name or file; repeat. [{DEFAULT_MODEL}]"),
+    model: list[str] = typer.Option(None, "--model", "-m", help=f"Name or file; repeat. (default: {DEFAULT_MODEL})"),
     backend: list[str] = typer.Option(None, "--backend", help=f"{' | '.join(BACKENDS)}; repeat or comma list."),
     threads: list[str] = typer.Option(None, "--threads", help="Thread counts to sweep, e.g. 1,2,4."),
-    runs: int = typer.Option(None, "--runs", help="Timed frames per configuration [100; none with --duration]."),
+    runs: int = typer.Option(None, "--runs", help="Timed frames per config (default: 100)."),
     warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed frames first."),
     duration: float = typer.Option(None, "--duration", help="Seconds to time each configuration."),
     mode: str = typer.Option("single", "--mode", help="single | multi"),
     input_: Path = typer.Option(None, "--input", help="Photo or video to time on (default: a generated frame)."),
     stills: bool = typer.Option(False, "--stills", help="Time each frame as a still photo, not as a stream."),
-    label: str = typer.Option(None, "--label", help="Device name in the results [hostname]."),
+    label: str = typer.Option(None, "--label", help="Device name in the results (default: the hostname)."),
     json_out: Path = typer.Option(None, "--json", help="Write the full result here (- for stdout)."),
-    db: Path = typer.Option(None, "--db", help="Results database to append to [user data dir]."),
+    db: Path = typer.Option(None, "--db", help="Results DB (default: user data dir or $EDGEPOSE_BENCH_DB)."),
     no_db: bool = typer.Option(False, "--no-db", help="Do not store the result in a database."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:

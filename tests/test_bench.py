@@ -138,7 +138,7 @@ def test_video_input_replays_as_new_streams(demo_video):
     run = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=12, warmup=1, rounds=2, input=demo_video))
     doc = run.document
     assert doc["input"]["kind"] == "video" and doc["input"]["frames"] == 5
-    assert any("replayed" in n for n in run.notes)
+    assert any("replayed" in n and "one stream" in n for n in run.notes)
     assert doc["results"][0]["stages_ms"]["tracking"]["n"] == 12
 
 
@@ -212,3 +212,19 @@ def test_cli_corrupt_input_image_is_one_line(tmp_path):
     bad.write_bytes(PHOTO.read_bytes()[:300])
     p = _edgepose("bench", "--runs", "1", "--no-db", "--input", str(bad), env_db=tmp_path / "b.sqlite")
     assert p.returncode == 2 and len(p.stderr.splitlines()) == 1 and "bad.jpg" in p.stderr
+
+
+def test_cli_compare_and_export_read_what_bench_stored(tmp_path):
+    db = tmp_path / "b.sqlite"
+    for label in ("box-a", "box-b"):
+        p = _edgepose("bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "--label", label,
+                      "--db", str(db), env_db=db)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+    p = _edgepose("bench", "compare", "--db", str(db), "--plot", str(tmp_path / "c.png"), env_db=db)
+    assert p.returncode == 0, p.stderr
+    assert "box-a" in p.stdout and "box-b" in p.stdout
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = _edgepose("bench", "export", "--db", str(db), "--csv", str(tmp_path / "r.csv"), env_db=db)
+    assert p.returncode == 0, p.stderr
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("run_id,")
