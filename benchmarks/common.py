@@ -1,49 +1,22 @@
-"""What every benchmark records: the machine's fingerprint and latency statistics."""
+"""What every benchmark records: the machine's fingerprint (edgepose.device_info) and latency statistics."""
 
 from __future__ import annotations
 
-import os
-import platform
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from edgepose.device_info import fingerprint
+from edgepose.measure import summarize
+
+__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "stats"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def fingerprint() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import ai_edge_litert
-
-    return {
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-    }
-
-
 def stats(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    return {
-        "mean_ms": round(statistics.fmean(xs), 3),
-        "p50_ms": round(xs[len(xs) // 2], 3),
-        "p90_ms": round(xs[int(len(xs) * 0.9)], 3),
-        "min_ms": round(xs[0], 3),
-    }
+    s = summarize(xs)
+    return {"mean_ms": s["mean"], "p50_ms": s["p50"], "p90_ms": s["p90"], "min_ms": s["min"]}
 
 
 def interleaved(cases: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int) -> dict[str, list]:

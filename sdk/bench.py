@@ -302,8 +302,9 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
     }
     wraps = [getattr(c.frames, "wraps", 0) for c in configs]
     if input_record["kind"] == "video" and any(wraps):
-        notes.append(f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream "
-                     "(each replay is a cut the tracking has to follow)")  # fmt: skip
+        notes.append(f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream; "
+                     "each replay is a cut the tracking has to follow and restarts the decoder (slow first "
+                     "frame): give a clip longer than --warmup + --runs")  # fmt: skip
     return BenchRun(document, failures, notes)
 
 
