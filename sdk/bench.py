@@ -28,7 +28,7 @@ from edgepose.images import is_image_file, load_image
 from edgepose.measure import peak_rss_mb, rss_mb, summarize
 from edgepose.model_metadata import load_metadata
 from edgepose.pipelines import model_family
-from edgepose.registry import resolve_model, sha256_of
+from edgepose.registry import REGISTRY, resolve_model, sha256_of
 from edgepose.video import VideoSource, is_video_file
 from PIL import Image
 
@@ -41,8 +41,9 @@ _FORMAT_PRECISION = {"tflite-int8": "int8", "tflite-fp16": "fp16", "tflite-fp32"
 class BenchOptions:
     """What to time. Each of models x backends x threads is one configuration, one result.
 
-    runs: timed frames per configuration (and as many raw invokes). duration_s: or time each
-    configuration this long; with both, whichever ends first. stills: time each frame as a still
+    runs: timed frames per configuration (and as many raw invokes). duration_s: or time whole frames
+    of each configuration this long (the raw invokes then take about as long again); with both,
+    whichever ends first. stills: time each frame as a still
     photo (no tracking, MoveNet's two-pass refine) instead of as a stream with the carried crop.
     """
 
@@ -80,7 +81,7 @@ class _StillFrames:
         self.data, self.name = data, name
         self.fps = 30.0
 
-    def next(self) -> tuple[float, np.ndarray]:
+    def next(self) -> tuple[float | None, np.ndarray]:
         t0 = time.perf_counter()
         with Image.open(io.BytesIO(self.data)) as im:
             rgb = load_image(im)
@@ -101,15 +102,17 @@ class _VideoFrames:
         self.fps = self.source.fps
         self._it = self.source.frames()
 
-    def next(self) -> tuple[float, np.ndarray]:
+    def next(self) -> tuple[float | None, np.ndarray]:
+        """(decode ms, frame); None instead of a time for the first frame after a replay, which pays the
+        decoder's start-up: that frame still goes through the pipeline (tracking sees the cut) untimed."""
         t0 = time.perf_counter()
         try:
             _, _, rgb = next(self._it)
         except StopIteration:
             self.wraps += 1
             self._open()
-            t0 = time.perf_counter()  # reopening the file is not a per-frame cost
             _, _, rgb = next(self._it)
+            return None, rgb
         return (time.perf_counter() - t0) * 1000, rgb
 
 
@@ -133,13 +136,18 @@ def _describe_input(path: Path | None) -> tuple[dict, Callable[[], object]]:
         return {"kind": "generated", "path": None, "width": w, "height": h, "frames": 1}, (
             lambda: _StillFrames(data, "generated")
         )
+    if path.is_dir():
+        raise EdgeposeError(f"{path}: --input is a directory; give one photo or video file")
     if not path.is_file():
         raise EdgeposeError(f"{path}: no such file")
     if is_video_file(path):
-        probe = VideoSource.open_file(path)
-        frames = [rgb for _, _, rgb in probe.frames()]
-        h, w = frames[0].shape[:2]
-        return {"kind": "video", "path": str(path), "width": w, "height": h, "frames": len(frames)}, (
+        # Count without keeping the frames: a long 1080p clip would not fit in a Pi's memory.
+        count, w, h = 0, 0, 0
+        for _, _, rgb in VideoSource.open_file(path).frames():
+            if count == 0:
+                h, w = rgb.shape[:2]
+            count += 1
+        return {"kind": "video", "path": str(path), "width": w, "height": h, "frames": count}, (
             lambda: _VideoFrames(path)
         )
     if not is_image_file(path):
@@ -169,14 +177,15 @@ class _Config:
     stream_ms: float = 0.0
     model_rss_mb: float = 0.0
     thermal_before: ThermalState | None = None
+    thermal_readings: list[ThermalState] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.model} [{self.backend}, {self.threads or 'default'} threads]"
 
-    def frame(self) -> None:
-        """One whole frame, its stage times appended to the samples."""
+    def frame(self) -> bool:
+        """One whole frame, its stage times appended to the samples; False when it was not timed."""
         decode_ms, rgb = self.frames.next()
         t0 = time.perf_counter()
         if self.stills:
@@ -184,12 +193,15 @@ class _Config:
         else:
             self.stream_ms += 1000.0 / self.frames.fps
             result = self.est.estimate_video_frame(rgb, self.stream_ms)
+        if decode_ms is None:
+            return False
         total = decode_ms + (time.perf_counter() - t0) * 1000
         t = result.timings
         for stage, ms in zip(STAGES, (decode_ms, t.preprocess, t.inference, t.postprocess, t.tracking)):
             self.samples[stage].append(ms)
         self.samples["pipeline"].append(total)
         self.poses += len(result.poses)
+        return True
 
     def invoke(self) -> None:
         t0 = time.perf_counter()
@@ -198,10 +210,11 @@ class _Config:
 
 
 def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames) -> _Config:
+    frames = make_frames()  # the decoder's buffers are the input's cost, not the model's
     rss0 = rss_mb()
     est = PoseEstimator.create_from_options(PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend,
                                                                  threads=threads))  # fmt: skip
-    cfg = _Config(model, backend, threads, est, make_frames(), opts.stills)
+    cfg = _Config(model, backend, threads, est, frames, opts.stills)
     cfg.samples = {k: [] for k in ("invoke", "pipeline", *STAGES)}
     _capture_invoke_input(cfg, opts.warmup)
     for k in cfg.samples:
@@ -225,7 +238,7 @@ def _capture_invoke_input(cfg: _Config, warmup: int) -> None:
 
     backend.run = recording  # an instance attribute shadows the method for the warm-up only
     try:
-        for _ in range(max(1, warmup)):
+        for _ in range(warmup):
             cfg.frame()
     finally:
         del backend.run
@@ -253,6 +266,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
         raise EdgeposeError("give --runs or --duration")
     if (opts.runs is not None and opts.runs < 1) or (opts.duration_s is not None and opts.duration_s <= 0):
         raise EdgeposeError("--runs and --duration must be positive")
+    if opts.warmup < 1:
+        raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
     input_record, make_frames = _describe_input(opts.input)
     notes = []
     if input_record["kind"] == "generated":
@@ -260,6 +275,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
                      "nobody in it; pass --input PHOTO|VIDEO for real frames")  # fmt: skip
     failures: list[BenchFailure] = []
     configs: list[_Config] = []
+    _preload_runtimes(opts)
     for model in opts.models:
         for backend in opts.backends:
             for threads in opts.threads:
@@ -274,7 +290,6 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
     budget = opts.duration_s / len(blocks) if opts.duration_s is not None else math.inf
     for cfg in configs:
         cfg.thermal_before = thermal_state()
-    after: dict[int, ThermalState] = {}
     for i, block in enumerate(blocks):
         for cfg in list(configs):
             try:
@@ -283,11 +298,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
                 failures.append(BenchFailure(cfg.label, str(e)))
                 configs.remove(cfg)
                 continue
-            if i == len(blocks) - 1:
-                after[id(cfg)] = thermal_state()
+            cfg.thermal_readings.append(thermal_state())
         if progress:
             progress((i + 1) / len(blocks))
-    results = [_result(cfg, after[id(cfg)]) for cfg in configs]
+    results = [_result(cfg) for cfg in configs]
     document = {
         "schema": SCHEMA,
         "run_id": uuid.uuid4().hex,
@@ -303,8 +317,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
     wraps = [getattr(c.frames, "wraps", 0) for c in configs]
     if input_record["kind"] == "video" and any(wraps):
         notes.append(f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream; "
-                     "each replay is a cut the tracking has to follow and restarts the decoder (slow first "
-                     "frame): give a clip longer than --warmup + --runs")  # fmt: skip
+                     "each replay is a cut the tracking has to follow, and its first frame (decoder start-up) "
+                     "runs untimed: a clip longer than --warmup + --runs times a plain stream")  # fmt: skip
     return BenchRun(document, failures, notes)
 
 
@@ -312,8 +326,7 @@ def _time_block(cfg: _Config, frames: int | None, budget_s: float) -> None:
     n = 0
     c0, w0 = time.process_time(), time.perf_counter()
     while (frames is None or n < frames) and (n == 0 or time.perf_counter() - w0 < budget_s):
-        cfg.frame()
-        n += 1
+        n += cfg.frame()
     cfg.cpu_s += time.process_time() - c0
     cfg.wall_s += time.perf_counter() - w0
     cfg.est.backend.run(cfg.invoke_inputs)  # untimed: back to batch 1 after a batched frame re-allocates
@@ -321,7 +334,7 @@ def _time_block(cfg: _Config, frames: int | None, budget_s: float) -> None:
         cfg.invoke()
 
 
-def _result(cfg: _Config, after: ThermalState) -> dict:
+def _result(cfg: _Config) -> dict:
     resolved = resolve_model(cfg.model)
     backend = cfg.est.backend
     spec = resolved.spec
@@ -336,10 +349,12 @@ def _result(cfg: _Config, after: ThermalState) -> dict:
         "precision": _precision(resolved, backend),
         "backend": backend.name.split(" ")[0],
         "delegate": "edgetpu" if backend.name.startswith("edgetpu") else None,
+        "detector": _detector(cfg.est),
         "threads": int(backend.threads),
         "mode": cfg.est.options.mode,
         "frames": pipeline["n"],
         "invoke_ms": summarize(cfg.samples["invoke"]),
+        "invoke_input_shapes": [list(x.shape) for x in cfg.invoke_inputs],
         "pipeline_ms": pipeline,
         "stages_ms": {s: summarize(cfg.samples[s]) for s in STAGES},
         "fps": round(1000.0 / pipeline["mean"], 2) if pipeline["mean"] > 0 else 0.0,
@@ -347,9 +362,38 @@ def _result(cfg: _Config, after: ThermalState) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "model_rss_mb": cfg.model_rss_mb,
         "poses_per_frame": round(cfg.poses / pipeline["n"], 3),
-        "thermal": thermal_record(cfg.thermal_before, after),
+        "thermal": thermal_record(cfg.thermal_before, cfg.thermal_readings),
         "warnings": cfg.warnings,
     }
+
+
+def _detector(est: PoseEstimator) -> dict | None:
+    finder = getattr(est.pipeline, "finder", None)
+    path = getattr(getattr(getattr(finder, "detector", None), "backend", None), "path", None)
+    if path is None:
+        return None
+    path = Path(path)
+    name = next((s.name for s in REGISTRY.values() if s.filename == path.name), path.name)
+    return {"model": name, "sha256": sha256_of(path), "size_bytes": path.stat().st_size}
+
+
+def _preload_runtimes(opts: BenchOptions) -> None:
+    """Import the inference runtimes before any configuration is loaded, so the first configuration's
+    model_rss_mb is its model's, not the runtime library's."""
+    import importlib
+
+    modules = {"onnxruntime"} if "onnxruntime" in opts.backends else set()
+    for model in opts.models:
+        if model.lower().endswith(".onnx"):
+            modules.add("onnxruntime")
+    if any(b != "onnxruntime" for b in opts.backends):
+        modules |= {"ai_edge_litert.interpreter"} if "tflite-runtime" not in opts.backends else set()
+        modules |= {"tflite_runtime.interpreter"} if "tflite-runtime" in opts.backends else set()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue  # opening the model says what is missing
 
 
 def _precision(resolved, backend) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,24 +39,33 @@ _RESULT_COLUMNS = (
     *(f"{kind}_{stat}_ms" for kind, stat in _LATENCY_COLUMNS),
     *(f"{stage}_p50_ms" for stage in STAGES),
     "fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "poses_per_frame", "temp_before_c", "temp_after_c",
-    "throttled",
+    "temp_max_c", "throttled", "detector_model",
 )  # fmt: skip
 _RUN_COLUMNS = (
     "run_id", "created_utc", "created_ts", "label", "device_id", "board", "cpu", "machine", "cores",
-    "edgepose_version", "input_kind", "n_results", "document",
+    "edgepose_version", "input_kind", "input_width", "input_height", "stills", "n_results", "document",
 )  # fmt: skip
 
 # What `edgepose bench export --csv` writes, one row per result; every name is a key of a query() row.
+# peak_rss_mb is the whole run's high-water mark (all its configurations are loaded together), the same in
+# every result of a run; model_rss_mb is what loading this one configuration added.
 CSV_COLUMNS = (
     "run_id", "created_utc", "label", "device_id", "board", "cpu", "machine", "cores", "model", "precision",
-    "family", "backend", "delegate", "threads", "mode", "input_kind", "frames",
+    "family", "backend", "delegate", "detector_model", "threads", "mode", "input_kind", "input_width",
+    "input_height", "stills", "frames",
     *(f"{kind}_{stat}_ms" for kind, stat in _LATENCY_COLUMNS),
     *(f"{stage}_p50_ms" for stage in STAGES),
-    "fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "temp_before_c", "temp_after_c", "throttled",
+    "fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "temp_before_c", "temp_after_c", "temp_max_c", "throttled",
 )  # fmt: skip
 
-# One configuration measured on one device; latest_only keeps the newest result of each.
-CONFIG_KEY = ("device_id", "label", "model", "precision", "backend", "delegate", "threads", "mode")
+# One configuration measured on one device; latest_only keeps the newest result of each. The input is part
+# of it: a real video, a photo and the generated frame time different work, and so do stills (each frame a
+# new photo: no tracking, MoveNet's two passes) and a stream. The detector is not: model and mode fix it.
+CONFIG_KEY = (
+    "device_id", "label", "model", "precision", "backend", "delegate", "threads", "mode", "input_kind",
+    "input_width", "input_height", "stills",
+)  # fmt: skip
+_RUN_KEYS = ("device_id", "label", "input_kind", "input_width", "input_height", "stills")
 
 _LATENCY_SQL = ",\n".join(f"    {kind}_{stat}_ms REAL" for kind, stat in _LATENCY_COLUMNS)
 _STAGES_SQL = ",\n".join(f"    {stage}_p50_ms REAL" for stage in STAGES)
@@ -71,7 +81,10 @@ CREATE TABLE runs (
     machine TEXT,
     cores INTEGER,
     edgepose_version TEXT NOT NULL,
-    input_kind TEXT,
+    input_kind TEXT NOT NULL,
+    input_width INTEGER NOT NULL,
+    input_height INTEGER NOT NULL,
+    stills INTEGER NOT NULL,
     n_results INTEGER NOT NULL,
     document TEXT NOT NULL
 );
@@ -95,7 +108,9 @@ CREATE TABLE results (
     poses_per_frame REAL,
     temp_before_c REAL,
     temp_after_c REAL,
+    temp_max_c REAL,
     throttled INTEGER NOT NULL,
+    detector_model TEXT,
     PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX runs_device ON runs(device_id, created_ts);
@@ -181,8 +196,13 @@ class ResultsDB:
                 if self._con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_row[0],)).fetchone():
                     skipped += 1
                     continue
-                self._con.execute(_INSERT_RUN, run_row)
-                self._con.executemany(_INSERT_RESULT, result_rows)
+                try:
+                    self._con.execute(_INSERT_RUN, run_row)
+                    self._con.executemany(_INSERT_RESULT, result_rows)
+                except (sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError, UnicodeEncodeError) as e:
+                    # A constraint or a value SQLite cannot bind: the document's fault, not the file's. The
+                    # checks in _prepare should catch these first; the transaction is rolled back either way.
+                    raise EdgeposeError(f"run {run_row[0]}: malformed document ({e})") from None
                 written += 1
         return written, skipped
 
@@ -265,7 +285,7 @@ class ResultsDB:
         columns = [f"u.{c}" for c in run_fields] + [f"r.{c}" for c in _RESULT_COLUMNS]
         # created_ts orders by time whatever the ISO spelling; rowid (append order) breaks ties.
         newest_first = "u.created_ts DESC, u.rowid DESC, r.idx DESC"
-        partition = ", ".join(("u." if k in ("device_id", "label") else "r.") + k for k in CONFIG_KEY)
+        partition = ", ".join(("u." if k in _RUN_KEYS else "r.") + k for k in CONFIG_KEY)
         inner = (
             f"SELECT {', '.join(columns)}, u.rowid AS run_rowid, "
             f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {newest_first}) AS recency "
@@ -273,8 +293,8 @@ class ResultsDB:
             + (f" WHERE {' AND '.join(where)}" if where else "")
         )  # fmt: skip
         order = (
-            "model, precision, backend, IFNULL(delegate, ''), threads, mode, label, device_id, "
-            "created_ts, run_rowid, idx"
+            "model, precision, backend, IFNULL(delegate, ''), threads, mode, input_kind, input_width, input_height, "
+            "stills, label, device_id, created_ts, run_rowid, idx"
         )
         sql = f"SELECT * FROM ({inner})" + (" WHERE recency = 1" if latest_only else "") + f" ORDER BY {order}"
         cur = self._con.execute(sql, params)
@@ -284,14 +304,16 @@ class ResultsDB:
             row = dict(zip(names, values))
             del row["recency"], row["run_rowid"]
             row["throttled"] = bool(row["throttled"])
+            row["stills"] = bool(row["stills"])
             rows.append(row)
         return rows
 
     def export_json(self, path: str | Path, run_ids: Iterable[str] | None = None) -> int:
         """Write the full run documents (all, or those of `run_ids`) as one JSON list; returns how many."""
         documents = self.documents(run_ids)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(documents, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(documents, indent=1, ensure_ascii=False) + "\n"
+        with write_errors(path), atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
         return len(documents)
 
     # -- opening -------------------------------------------------------------------------------------
@@ -393,39 +415,142 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
 
 
 def _prepare(run: dict) -> tuple[tuple, list[tuple]]:
-    """The runs row and the results rows of one document, or an EdgeposeError saying what is wrong with it."""
+    """The runs row and the results rows of one document, or an EdgeposeError saying what is wrong with it.
+
+    Every field that becomes a column is type-checked here (no jsonschema at runtime): a wrong type stored
+    in SQLite's loosely typed columns would break every later compare, not just this import.
+    """
     run_id = run.get("run_id") if isinstance(run, dict) else None
     if not isinstance(run_id, str) or not run_id:
         raise EdgeposeError("not an edgepose bench run document (no run_id)")
     if run.get("schema") != SCHEMA:
         raise EdgeposeError(f"run {run_id}: schema {run.get('schema')!r}, this edgepose reads {SCHEMA!r}")
     try:
-        results = run["results"]
-        if not isinstance(results, list):
-            raise TypeError("results is not a list")
+        _check_text(run_id, "run_id")
+        results = _get(run, "results", "array")
         result_rows = [_result_row(run_id, i, r) for i, r in enumerate(results)]
-        device = run["device"]
+        device = _get(run, "device", "object")
+        inp = _get(run, "input", "object")
+        settings = _get(run, "settings", "object")
+        created_utc = _get(run, "created_utc", "string")
+        try:
+            document = json.dumps(run, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise _Malformed("document", f"not JSON ({e})") from None
+        _check_text(document, "document")
         run_row = (
-            run_id, run["created_utc"], _timestamp(run["created_utc"]), run["label"], device["device_id"],
-            device.get("board"), device.get("cpu"), device.get("machine"), device.get("cores"),
-            run["edgepose_version"], (run.get("input") or {}).get("kind"), len(results),
-            json.dumps(run, separators=(",", ":"), ensure_ascii=False),
+            run_id, created_utc, _timestamp(created_utc), _get(run, "label", "string"),
+            _get(device, "device_id", "string", "device"),
+            *(_get(device, k, "string", "device", optional=True) for k in ("board", "cpu", "machine")),
+            _get(device, "cores", "integer", "device", optional=True),
+            _get(run, "edgepose_version", "string"),
+            _get(inp, "kind", "string", "input"), _get(inp, "width", "integer", "input"),
+            _get(inp, "height", "integer", "input"), int(_get(settings, "stills", "boolean", "settings")),
+            len(results), document,
         )  # fmt: skip
-    except (KeyError, TypeError, AttributeError) as e:
-        raise EdgeposeError(f"run {run_id}: malformed document ({type(e).__name__}: {e})") from None
+    except _Malformed as e:
+        field, why = e.args
+        raise EdgeposeError(f"run {run_id}: malformed document ({field}: {why})") from None
     return run_row, result_rows
 
 
-def _result_row(run_id: str, idx: int, r: dict) -> tuple:
-    thermal = r.get("thermal") or {}
-    latency = [r[f"{kind}_ms"][stat] for kind, stat in _LATENCY_COLUMNS]
-    stages = [r["stages_ms"][stage]["p50"] for stage in STAGES]
+def _result_row(run_id: str, idx: int, r: object) -> tuple:
+    at = f"results[{idx}]"
+    if not isinstance(r, dict):
+        raise _Malformed(at, f"{_show(r)} is not an object")
+    latency = []
+    for kind, stat in _LATENCY_COLUMNS:
+        stats = _get(r, f"{kind}_ms", "object", at)
+        latency.append(_get(stats, stat, "number", f"{at}.{kind}_ms"))
+    stages_ms = _get(r, "stages_ms", "object", at)
+    stages = [_get(_get(stages_ms, s, "object", f"{at}.stages_ms"), "p50", "number", f"{at}.stages_ms.{s}")
+              for s in STAGES]  # fmt: skip
+    thermal = _get(r, "thermal", "object", at, optional=True) or {}
+    temps = [_get(thermal, k, "number", f"{at}.thermal", optional=True) for k in ("before_c", "after_c", "max_c")]
+    throttled = _get(thermal, "throttled", "boolean", f"{at}.thermal", optional=True)
+    detector = _get(r, "detector", "object", at, optional=True)
+    detector_model = None
+    if detector is not None:
+        detector_model = _get(detector, "model", "string", f"{at}.detector")
+        _get(detector, "sha256", "string", f"{at}.detector", optional=True)
+        _get(detector, "size_bytes", "integer", f"{at}.detector", optional=True)
+    mode = _get(r, "mode", "string", at)
+    if mode not in ("single", "multi"):
+        raise _Malformed(f"{at}.mode", f"{_show(mode)} is neither \"single\" nor \"multi\"")
     return (
-        run_id, idx, r["model"], r["precision"], r["family"], r["backend"], r.get("delegate"), r["threads"],
-        r["mode"], r["frames"], *latency, *stages, r.get("fps"), r.get("cpu_util"), r.get("peak_rss_mb"),
-        r.get("model_rss_mb"), r.get("poses_per_frame"), thermal.get("before_c"), thermal.get("after_c"),
-        int(bool(thermal.get("throttled"))),
+        run_id, idx, *(_get(r, k, "string", at) for k in ("model", "precision", "family", "backend")),
+        _get(r, "delegate", "string", at, optional=True), _get(r, "threads", "integer", at), mode,
+        _get(r, "frames", "integer", at), *latency, *stages,
+        *(_get(r, k, "number", at, optional=True)
+          for k in ("fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "poses_per_frame")),
+        *temps, int(bool(throttled)), detector_model,
     )  # fmt: skip
+
+
+class _Malformed(Exception):
+    """(field, why): a document field that cannot be stored."""
+
+
+_IS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+_INT64 = 2**63
+
+
+def _get(obj: dict, key: str, kind: str, at: str = "", *, optional: bool = False) -> Any:
+    """obj[key] checked to be of the JSON `kind`; `optional`: missing or null gives None. Numbers come back
+    as finite floats (what a REAL column holds), integers within SQLite's 64 bits, strings as valid Unicode."""
+    field = f"{at}.{key}" if at else key
+    value = obj.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise _Malformed(field, "missing" if key not in obj else f"null is not {_A[kind]}")
+    if not _IS[kind](value):
+        raise _Malformed(field, f"{_show(value)} is not {_A[kind]}")
+    if kind == "number":
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise _Malformed(field, f"{_show(obj[key])} is not a finite number")
+    elif kind == "integer" and not -_INT64 <= value < _INT64:
+        raise _Malformed(field, f"{_show(value)} is out of range")
+    elif kind == "string":
+        _check_text(value, field)
+    return value
+
+
+_A = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+      "object": "an object", "array": "a list"}  # fmt: skip
+
+
+def _check_text(text: str, field: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Malformed(field, "not valid Unicode (an unpaired surrogate)") from None
+
+
+def _show(value: object) -> str:
+    """A JSON value as a short phrase for an error message."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        text = json.dumps(value if len(value) <= 40 else value[:40] + "…", ensure_ascii=True)
+        return text
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _timestamp(created_utc: str) -> float | None:
@@ -439,7 +564,7 @@ def _timestamp(created_utc: str) -> float | None:
 
 def export_csv(path: str | Path, rows: Sequence[dict]) -> int:
     """Write query() rows as CSV, one row per result (CSV_COLUMNS); returns how many rows."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+    with write_errors(path), atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -453,3 +578,16 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return repr(value) if isinstance(value, float) else value
+
+
+@contextlib.contextmanager
+def write_errors(path: str | Path) -> Iterator[None]:
+    """An OSError while writing `path` (through a temporary beside it) becomes one EdgeposeError line that
+    names `path`, never the temporary; a directory is refused before anything is written."""
+    path = Path(path)
+    if path.is_dir():
+        raise EdgeposeError(f"{path}: is a directory; give a file name")
+    try:
+        yield
+    except OSError as e:
+        raise EdgeposeError(f"{path}: cannot write: {e.strerror or e}") from None

@@ -48,13 +48,15 @@ DEVICE_SCHEMA = {
 
 THERMAL_SCHEMA = {
     "type": "object",
-    "required": ["before_c", "after_c", "throttled_before", "throttled_after", "throttled"],
+    "required": ["before_c", "after_c", "max_c", "throttled_before", "throttled_after", "throttled"],
     "properties": {
-        "before_c": _nullable_number,  # hottest SoC/CPU thermal zone, degrees C
+        "before_c": _nullable_number,  # hottest thermal zone, degrees C, before the timing
         "after_c": _nullable_number,
+        "max_c": _nullable_number,  # hottest reading of the run (taken after every timed block)
         "throttled_before": _nullable_string,  # `vcgencmd get_throttled`, e.g. "0x50005"
         "throttled_after": _nullable_string,
-        "throttled": {"type": "boolean"},  # under-voltage, frequency capping or throttling during the run
+        # Under-voltage, frequency capping or throttling seen in any reading during the run.
+        "throttled": {"type": "boolean"},
     },
 }
 
@@ -62,7 +64,8 @@ RESULT_SCHEMA = {
     "type": "object",
     "required": [
         "model", "model_path", "model_sha256", "model_size_bytes", "family", "precision", "backend",
-        "delegate", "threads", "mode", "frames", "invoke_ms", "pipeline_ms", "stages_ms", "fps", "cpu_util",
+        "delegate", "detector", "threads", "mode", "frames", "invoke_ms", "invoke_input_shapes", "pipeline_ms",
+        "stages_ms", "fps", "cpu_util",
         "peak_rss_mb", "model_rss_mb", "poses_per_frame", "thermal", "warnings",
     ],
     "properties": {
@@ -74,11 +77,19 @@ RESULT_SCHEMA = {
         "precision": {"type": "string"},  # int8, fp16, fp32, ...
         "backend": {"type": "string"},  # litert, tflite-runtime, onnxruntime, edgetpu
         "delegate": _nullable_string,  # "edgetpu" when the Edge TPU delegate ran the model
+        # Top-down pipelines: the person detector timed as part of every frame that runs it.
+        "detector": {
+            "type": ["object", "null"],
+            "required": ["model", "sha256", "size_bytes"],
+            "properties": {"model": {"type": "string"}, "sha256": {"type": "string"},
+                           "size_bytes": {"type": "integer"}},
+        },  # fmt: skip
         "threads": {"type": "integer"},
         "mode": {"enum": ["single", "multi"]},
         "frames": {"type": "integer"},  # timed pipeline frames
         # The pose model's backend invoke alone, on one person's real preprocessed input (batch 1).
         "invoke_ms": LATENCY_SCHEMA,
+        "invoke_input_shapes": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
         "pipeline_ms": LATENCY_SCHEMA,  # one whole frame: decode -> ... -> Pose objects
         "stages_ms": {
             "type": "object",
@@ -88,8 +99,11 @@ RESULT_SCHEMA = {
         },
         "fps": _number,  # 1000 / mean pipeline ms
         "cpu_util": _number,  # process CPU time / wall time over the timed frames; 2.0 = two cores busy
-        "peak_rss_mb": _number,  # the process's resident-set high-water mark after this result
-        "model_rss_mb": _number,  # resident-set growth from loading and warming up this configuration
+        # All configurations of a run are loaded together (timed interleaved): peak_rss_mb is the process's
+        # high-water mark for the whole run, the same in every result; model_rss_mb is this configuration's
+        # own resident-set growth from loading and warming up (runtimes are imported before, not charged).
+        "peak_rss_mb": _number,
+        "model_rss_mb": _number,
         "poses_per_frame": _number,
         "thermal": THERMAL_SCHEMA,
         "warnings": {"type": "array", "items": {"type": "string"}},

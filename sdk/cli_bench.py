@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
 from edgepose.atomic import atomic_path
 from edgepose.bench import BenchOptions, BenchRun, run_bench
+from edgepose.bench_schema import STAGES
 from edgepose.bindings import BACKENDS
 from edgepose.cli_bench_results import compare_command, export_command, import_command
 from edgepose.cli_common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.registry import DEFAULT_MODEL
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -49,8 +52,8 @@ def bench(
     backend: list[str] = typer.Option(None, "--backend", help=f"{' | '.join(BACKENDS)}; repeat or comma list."),
     threads: list[str] = typer.Option(None, "--threads", help="Thread counts to sweep, e.g. 1,2,4."),
     runs: int = typer.Option(None, "--runs", help="Timed frames per config (default: 100)."),
-    warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed frames first."),
-    duration: float = typer.Option(None, "--duration", help="Seconds to time each configuration."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed frames first (at least 1)."),
+    duration: float = typer.Option(None, "--duration", help="Seconds of whole frames per config (invokes: as long)."),
     mode: str = typer.Option("single", "--mode", help="single | multi"),
     input_: Path = typer.Option(None, "--input", help="Photo or video to time on (default: a generated frame)."),
     stills: bool = typer.Option(False, "--stills", help="Time each frame as a still photo, not as a stream."),
@@ -72,6 +75,7 @@ def bench(
         runs=runs if runs is not None or duration is not None else 100, warmup=warmup, duration_s=duration,
         mode=mode, input=input_, stills=stills, label=label,
     )  # fmt: skip
+    db_path = _check_outputs(json_out, db, store=not no_db)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=stderr,
                         transient=True, disable=not stderr.is_terminal)  # fmt: skip
     try:
@@ -90,9 +94,13 @@ def bench(
         stderr.print(f"edgepose: note: {note}", markup=False, soft_wrap=True)
     for f in result.failures:
         stderr.print(f"edgepose: error: {f.config}: {f.message}", markup=False, soft_wrap=True)
+    for r in result.document["results"]:
+        for w in r["warnings"]:
+            stderr.print(f"edgepose: warning: {r['model']} ({r['threads']} threads): {w}", markup=False,
+                         soft_wrap=True)  # fmt: skip
     if not result.document["results"]:
         raise typer.Exit(2)
-    _save(result, json_out, db, store=not no_db)
+    _save(result, json_out, db_path)
     # With --json - the JSON owns stdout; the tables go to stderr.
     to_stderr = json_out == Path("-")
     console = Console(stderr=to_stderr, highlight=False)
@@ -103,21 +111,49 @@ def bench(
         raise typer.Exit(1)
 
 
-def _save(result: BenchRun, json_out: Path | None, db: Path | None, store: bool) -> None:
+def _check_outputs(json_out: Path | None, db: Path | None, store: bool) -> Path | None:
+    """Refuse unusable output paths before the timing, not after a long sweep; the DB is opened (and
+    created) now. Returns the DB path, or None with --no-db."""
+    if json_out is not None and json_out != Path("-"):
+        if json_out.is_dir():
+            raise fail(f"--json {json_out}: is a directory")
+        parent = json_out.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(f"--json {json_out}: cannot create {parent}: {e.strerror}") from None
+        if not os.access(parent, os.W_OK):
+            raise fail(f"--json {json_out}: {parent} is not writable")
+    if not store:
+        return None
+    from edgepose.bench_db import ResultsDB, default_db_path
+
+    path = db or default_db_path()
+    try:
+        with ResultsDB(path):
+            pass
+    except OSError as e:
+        raise fail(f"--db {path}: {e.strerror or e}") from None
+    return path
+
+
+def _save(result: BenchRun, json_out: Path | None, db_path: Path | None) -> None:
     text = json.dumps(result.document, indent=2)
     if json_out == Path("-"):
         sys.stdout.write(text + "\n")
     elif json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(text + "\n", encoding="utf-8")
-    if not store:
+        try:
+            with atomic_path(json_out) as tmp:
+                tmp.write_text(text + "\n", encoding="utf-8")
+        except OSError as e:
+            stderr.print(f"edgepose: error: --json {json_out}: {e.strerror or e}", markup=False, soft_wrap=True)
+    if db_path is None:
         return
-    from edgepose.bench_db import ResultsDB, default_db_path
+    from edgepose.bench_db import ResultsDB
 
-    path = db or default_db_path()
-    with ResultsDB(path) as results:
+    with ResultsDB(db_path) as results:
         results.append(result.document)
-    stderr.print(f"edgepose: stored run {result.document['run_id'][:8]} in {path}", markup=False, soft_wrap=True)
+    stderr.print(f"edgepose: stored run {result.document['run_id'][:8]} in {db_path}", markup=False, soft_wrap=True)
 
 
 def _ms(stats: dict, key: str = "p50") -> str:
@@ -126,37 +162,41 @@ def _ms(stats: dict, key: str = "p50") -> str:
 
 def _print_tables(result: BenchRun, console: Console) -> None:
     doc = result.document
-    dev = doc["device"]
+    dev, inp, results = doc["device"], doc["input"], doc["results"]
     where = dev["board"] or f"{dev['cpu']} x{dev['cores']}"
-    inp = doc["input"]
-    table = Table(title=f"edgepose bench on {doc['label']} ({where}); input: {inp['kind']} {inp['width']}x"
-                        f"{inp['height']}; ms per frame")  # fmt: skip
-    for col in ("model", "prec.", "backend", "thr", "invoke p50", "pipeline p50", "p90", "p99", "fps", "cpu",
-                "RSS MB", "speedup"):  # fmt: skip
+    how = "stills" if doc["settings"]["stills"] else "stream"
+    table = Table(title=escape(f"edgepose bench on {doc['label']} ({where}); {inp['kind']} {inp['width']}x"
+                               f"{inp['height']} as a {how}; ms per frame"),
+                  caption=f"process peak RSS over the run: {results[0]['peak_rss_mb']:.0f} MB "
+                          "(all configurations loaded together)")  # fmt: skip
+    for col in ("model", "prec.", "backend", "thr", "MB", "invoke p50", "pipeline p50", "p90", "p99", "fps", "cpu",
+                "model RSS MB", "speedup"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("model", "prec.", "backend") else "right")
-    first: dict[tuple, float] = {}
-    for r in doc["results"]:
-        key = (r["model"], r["backend"])
-        base = first.setdefault(key, r["pipeline_ms"]["p50"])
+    # Speedup of each thread count over the fewest threads timed for the same model and backend.
+    base: dict[tuple, float] = {}
+    for r in sorted(results, key=lambda r: r["threads"]):
+        base.setdefault((r["model"], r["backend"]), r["pipeline_ms"]["p50"])
+    for r in results:
         backend = r["backend"] + (f"+{r['delegate']}" if r["delegate"] and r["delegate"] not in r["backend"] else "")
-        flag = " [red]THROTTLED[/red]" if r["thermal"]["throttled"] else ""
+        marks = (" [red]THROTTLED[/red]" if r["thermal"]["throttled"] else "") + (" [yellow]![/yellow]"
+                                                                                  if r["warnings"] else "")
+        p50 = r["pipeline_ms"]["p50"]
         table.add_row(
-            r["model"], r["precision"], backend, str(r["threads"]), _ms(r["invoke_ms"]),
-            _ms(r["pipeline_ms"]) + flag, _ms(r["pipeline_ms"], "p90"), _ms(r["pipeline_ms"], "p99"),
-            f"{r['fps']:.1f}", f"{r['cpu_util']:.2f}", f"{r['peak_rss_mb']:.0f}",
-            f"{base / r['pipeline_ms']['p50']:.2f}x" if r["pipeline_ms"]["p50"] > 0 else "-",
+            escape(r["model"]), r["precision"], backend, str(r["threads"]), f"{r['model_size_bytes'] / 1e6:.1f}",
+            _ms(r["invoke_ms"]) + marks, _ms(r["pipeline_ms"]), _ms(r["pipeline_ms"], "p90"),
+            _ms(r["pipeline_ms"], "p99"), f"{r['fps']:.1f}", f"{r['cpu_util']:.2f}", f"{r['model_rss_mb']:.0f}",
+            f"{base[(r['model'], r['backend'])] / p50:.2f}x" if p50 > 0 else "-",
         )  # fmt: skip
     console.print(table)
     stages = Table(title="per stage, p50 ms")
     stages.add_column("model")
     stages.add_column("thr", justify="right")
-    names = list(doc["results"][0]["stages_ms"])
-    for s in names:
-        stages.add_column(s, justify="right")
-    for r in doc["results"]:
-        stages.add_row(r["model"], str(r["threads"]), *(_ms(r["stages_ms"][s]) for s in names))
+    for stage in STAGES:
+        stages.add_column(stage, justify="right")
+    for r in results:
+        stages.add_row(escape(r["model"]), str(r["threads"]), *(_ms(r["stages_ms"][s]) for s in STAGES))
     console.print(stages)
-    temps = [(r["thermal"]["before_c"], r["thermal"]["after_c"]) for r in doc["results"]]
-    if any(t[0] is not None for t in temps):
-        lo, hi = min(t[0] for t in temps if t[0] is not None), max(t[1] for t in temps if t[1] is not None)
-        console.print(f"SoC temperature {lo:.1f} -> {hi:.1f} C", highlight=False)
+    temps = [r["thermal"] for r in results if r["thermal"]["before_c"] is not None]
+    if temps:
+        console.print(f"SoC temperature {min(t['before_c'] for t in temps):.1f} C before, up to "
+                      f"{max(t['max_c'] for t in temps):.1f} C during the run", highlight=False)  # fmt: skip

@@ -84,8 +84,10 @@ def fingerprint() -> dict:
     hostname = socket.gethostname()
     cores = os.cpu_count() or 1
     # The id must stay the same across runs and edgepose versions on one board, and differ between two
-    # boxes of the same model (their hostnames), so compare can line up a device's history.
-    device_id = hashlib.sha256("|".join([hostname, board or "", cpu, platform.machine(), str(cores)]).encode())
+    # boards of one model left with the default hostname (their serial number or machine-id), so compare
+    # can line up each device's history.
+    serial = _read("/proc/device-tree/serial-number") or _read("/etc/machine-id") or ""
+    device_id = hashlib.sha256("|".join([hostname, board or "", cpu, platform.machine(), str(cores), serial]).encode())
     return {
         "device_id": device_id.hexdigest()[:16],
         "hostname": hostname,
@@ -164,12 +166,17 @@ def was_throttled(before: ThermalState, after: ThermalState) -> bool:
     return False
 
 
-def thermal_record(before: ThermalState, after: ThermalState) -> dict:
-    """The `thermal` object of a bench result (bench_schema.THERMAL_SCHEMA)."""
+def thermal_record(before: ThermalState, readings: list[ThermalState]) -> dict:
+    """The `thermal` object of a bench result (bench_schema.THERMAL_SCHEMA), from the reading before the
+    timing and those taken after each timed block: an episode of throttling in the middle of a run that
+    is over by its end is still caught."""
+    temps = [r.temp_c for r in (before, *readings) if r.temp_c is not None]
+    after = readings[-1] if readings else before
     return {
         "before_c": before.temp_c,
         "after_c": after.temp_c,
+        "max_c": max(temps) if temps else None,
         "throttled_before": before.throttled,
         "throttled_after": after.throttled,
-        "throttled": was_throttled(before, after),
+        "throttled": any(was_throttled(before, r) for r in readings),
     }

@@ -74,6 +74,16 @@ def test_throttling_is_flagged_from_firmware_bits_and_kernel_counters(before, af
     assert was_throttled(before, after) is throttled
 
 
+def test_a_throttling_episode_in_the_middle_of_the_run_is_caught():
+    before = ThermalState(temp_c=50.0, throttled="0x50000", throttle_events=None)  # under-voltage since boot
+    readings = [ThermalState(61.5, "0x50000", None), ThermalState(80.2, "0x50004", None),  # throttled now
+                ThermalState(70.0, "0x50000", None)]  # fmt: skip
+    record = device_info.thermal_record(before, readings)
+    assert record == {"before_c": 50.0, "after_c": 70.0, "max_c": 80.2, "throttled_before": "0x50000",
+                      "throttled_after": "0x50000", "throttled": True}  # fmt: skip
+    assert device_info.thermal_record(before, [readings[0], readings[2]])["throttled"] is False
+
+
 def test_fingerprint_reads_a_raspberry_pi_and_a_coral_usb(monkeypatch):
     files = {
         "/proc/device-tree/model": "Raspberry Pi 5 Model B Rev 1.0",
@@ -197,6 +207,9 @@ def test_cli_edgetpu_model_without_a_tpu_fails_that_config_only(tmp_path):
         (["--backend", "gpu"], "unknown --backend"),
         (["--mode", "crowd"], "unknown --mode"),
         (["--input", "missing.jpg"], "no such file"),
+        (["--input", "."], "is a directory"),
+        (["--warmup", "0"], "--warmup"),
+        (["--json", "."], "is a directory"),
         (["-m", "movenet-lightning-int8-edgetpu"], "Edge TPU"),
     ],
 )
@@ -228,3 +241,15 @@ def test_cli_compare_and_export_read_what_bench_stored(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = (tmp_path / "r.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("run_id,")
+
+
+def test_top_down_results_name_their_detector_and_time_one_person(model_dir):
+    group = DATA_DIR / "coco" / "000000196141.jpg"  # four people
+    run = run_bench(BenchOptions(models=["blazepose-full"], mode="multi", runs=2, warmup=1, rounds=1, input=group))
+    r = run.document["results"][0]
+    spec = REGISTRY["blazepose-detector"]
+    assert r["detector"] == {"model": spec.name, "sha256": spec.sha256,
+                             "size_bytes": (model_dir / spec.filename).stat().st_size}  # fmt: skip
+    assert r["poses_per_frame"] >= 2 and r["warnings"] == []
+    # The invoke is one person's crop (batch 1), though the pipeline batches everyone in one call.
+    assert r["invoke_input_shapes"] == [[1, 256, 256, 3]]
