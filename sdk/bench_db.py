@@ -423,10 +423,11 @@ def _prepare(run: dict) -> tuple[tuple, list[tuple]]:
     run_id = run.get("run_id") if isinstance(run, dict) else None
     if not isinstance(run_id, str) or not run_id:
         raise EdgeposeError("not an edgepose bench run document (no run_id)")
+    if not run_id.isascii() or not run_id.isprintable():
+        raise EdgeposeError(f"not an edgepose bench run document (run_id {ascii(run_id)[:40]})")
     if run.get("schema") != SCHEMA:
         raise EdgeposeError(f"run {run_id}: schema {run.get('schema')!r}, this edgepose reads {SCHEMA!r}")
     try:
-        _check_text(run_id, "run_id")
         results = _get(run, "results", "array")
         result_rows = [_result_row(run_id, i, r) for i, r in enumerate(results)]
         device = _get(run, "device", "object")
@@ -434,7 +435,7 @@ def _prepare(run: dict) -> tuple[tuple, list[tuple]]:
         settings = _get(run, "settings", "object")
         created_utc = _get(run, "created_utc", "string")
         try:
-            document = json.dumps(run, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            document = json.dumps(run, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError) as e:
             raise _Malformed("document", f"not JSON ({e})") from None
         _check_text(document, "document")
@@ -476,7 +477,7 @@ def _result_row(run_id: str, idx: int, r: object) -> tuple:
         _get(detector, "size_bytes", "integer", f"{at}.detector", optional=True)
     mode = _get(r, "mode", "string", at)
     if mode not in ("single", "multi"):
-        raise _Malformed(f"{at}.mode", f"{_show(mode)} is neither \"single\" nor \"multi\"")
+        raise _Malformed(f"{at}.mode", f'{_show(mode)} is neither "single" nor "multi"')
     return (
         run_id, idx, *(_get(r, k, "string", at) for k in ("model", "precision", "family", "backend")),
         _get(r, "delegate", "string", at, optional=True), _get(r, "threads", "integer", at), mode,
@@ -546,10 +547,7 @@ def _show(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "a list"
-    if isinstance(value, str):
-        text = json.dumps(value if len(value) <= 40 else value[:40] + "…", ensure_ascii=True)
-        return text
-    text = repr(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:40] + "…"
 
 
@@ -587,6 +585,11 @@ def write_errors(path: str | Path) -> Iterator[None]:
     path = Path(path)
     if path.is_dir():
         raise EdgeposeError(f"{path}: is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise EdgeposeError(f"{path}: cannot write: {parent} is not a directory")
+            break
     try:
         yield
     except OSError as e:

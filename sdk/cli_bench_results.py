@@ -16,8 +16,8 @@ from edgepose.bench_db import ResultsDB, default_db_path, export_csv
 from edgepose.cli_common import fail, stderr
 from edgepose.errors import EdgeposeError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 _DB_HELP = "Results database (default: $EDGEPOSE_BENCH_DB, else bench.sqlite in the user data dir)."
 _MODEL_HELP = "Only this model: a registry name, or part of one (repeatable)."
@@ -33,17 +33,19 @@ def compare_command(
     plot: Path | None = typer.Option(None, "--plot", metavar="OUT.png", help="Also draw the latencies as a PNG."),
 ) -> None:
     """Compare stored results across devices, models, precisions and threads."""
+    _refuse_directories(plot)
     with _open_existing(db) as rdb:
         rows = _matching(rdb, model, device, all_)
-    out = Console(width=None if sys.stdout.isatty() else 200)
+    # Piped or redirected: the whole table at its natural width (not expanded), never cut to a terminal's.
+    out = Console(width=None if sys.stdout.isatty() else 1000)
     out.print(_table(rows, history=all_))
     if plot is not None:
         from edgepose.bench_chart import plot_latency
 
         try:
             plot_latency(rows, plot)
-        except (EdgeposeError, OSError) as e:
-            raise fail(_message(e)) from None
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
         stderr.print(f"edgepose: wrote {plot}", markup=False, soft_wrap=True)
 
 
@@ -58,6 +60,7 @@ def export_command(
     """Export stored results as CSV (one row per result) and/or JSON (the whole runs that hold them)."""
     if csv is None and json_ is None:
         raise fail("give --csv FILE and/or --json FILE")
+    _refuse_directories(csv, json_)
     with _open_existing(db) as rdb:
         rows = _matching(rdb, model, device, all_)
         try:
@@ -67,8 +70,8 @@ def export_command(
                 # Whole documents, never trimmed to the matching results: a run_id always means the same
                 # run, so importing the full run later is not mistaken for a duplicate of a partial one.
                 typer.echo(f"wrote {rdb.export_json(json_, {r['run_id'] for r in rows})} runs to {json_}")
-        except (EdgeposeError, OSError) as e:
-            raise fail(_message(e)) from None
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
 
 
 def import_command(
@@ -85,6 +88,13 @@ def import_command(
                 typer.echo(f"imported {imported} runs ({present} already present) from {source}")
     except (EdgeposeError, OSError) as e:
         raise fail(_message(e)) from None
+
+
+def _refuse_directories(*outputs: Path | None) -> None:
+    """Before any work: an output path that is a directory (the writers check again, and name the path)."""
+    for out in outputs:
+        if out is not None and out.is_dir():
+            raise fail(f"{out}: is a directory; give a file name")
 
 
 def _db_path(db: Path | None) -> Path:
@@ -135,25 +145,34 @@ def _is_sqlite(path: Path) -> bool:
 def _table(rows: list[dict], history: bool) -> Table:
     title = f"edgepose bench: {len(rows)} results" + (" (history)" if history else " (newest per configuration)")
     table = Table(title=title, caption="ms per frame; invoke = the model alone, pipeline = decode to poses")
-    for name in ("device", "hardware", "model", "precision", "backend", "threads"):
+    for name in ("device", "hardware", "model", "precision", "backend", "threads", "input"):
         table.add_column(name, no_wrap=True)
-    for name in ("invoke p50", "p50", "p90", "p99", "fps", "cpu", "peak RSS MB"):
+    # model RSS: what loading this configuration added. Not peak RSS: a run loads all its configurations
+    # together, so its peak is the whole run's and depends on which other models it loaded.
+    for name in ("invoke p50", "p50", "p90", "p99", "fps", "cpu", "model RSS MB"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("throttled", no_wrap=True)
     table.add_column("date (UTC)", no_wrap=True)
     for i, r in enumerate(rows):
         # A rule between configurations, so one model's rows on the different devices read as one block.
         last_of_group = i + 1 == len(rows) or _group(rows[i + 1]) != _group(r)
-        names = (r["label"], _hardware(r), r["model"], r["precision"], _backend(r))
+        # Text cells, never markup: labels, model names and anything else from the DB are shown as they are
+        # (a label "lab[/bold]" would be a markup error; markup.escape would still double a trailing "\\").
+        names = (r["label"], _hardware(r), r["model"], r["precision"], _backend(r), str(r["threads"]), _input(r))
         numbers = (
-            str(r["threads"]), _ms(r["invoke_p50_ms"]), _ms(r["pipeline_p50_ms"]), _ms(r["pipeline_p90_ms"]),
-            _ms(r["pipeline_p99_ms"]), _num(r["fps"], "{:.1f}"), _num(r["cpu_util"], "{:.2f}"),
-            _num(r["peak_rss_mb"], "{:.0f}"),
+            _ms(r["invoke_p50_ms"]), _ms(r["pipeline_p50_ms"]), _ms(r["pipeline_p90_ms"]), _ms(r["pipeline_p99_ms"]),
+            _num(r["fps"], "{:.1f}"), _num(r["cpu_util"], "{:.2f}"), _num(r["model_rss_mb"], "{:.0f}"),
         )  # fmt: skip
-        throttled = "[bold red]THROTTLED[/]" if r["throttled"] else "no"
-        date = escape((r["created_utc"] or "")[:16].replace("T", " "))
-        table.add_row(*map(escape, names), *numbers, throttled, date, end_section=last_of_group)
+        throttled = Text("THROTTLED", style="bold red") if r["throttled"] else Text("no")
+        date = (r["created_utc"] or "")[:16].replace("T", " ")
+        table.add_row(*map(Text, names), *map(Text, numbers), throttled, Text(date), end_section=last_of_group)
     return table
+
+
+def _input(row: dict) -> str:
+    """'video 960x540', 'image 640x425 stills', 'generated 640x480'."""
+    text = f"{row['input_kind']} {row['input_width']}x{row['input_height']}"
+    return text + (" stills" if row["stills"] else "")
 
 
 def _backend(row: dict) -> str:

@@ -13,6 +13,10 @@ from edgepose.bench_schema import SCHEMA, STAGES
 DEFAULT_MODELS = ("movenet-lightning-int8", "blazepose-full")
 # Rough single-thread invoke milliseconds on a Raspberry Pi 5; other devices scale from these.
 _BASE_INVOKE_MS = {"movenet": 18.0, "blazepose": 45.0, "posenet": 60.0, "rtmpose": 80.0}
+# The pose model's input, batch 1 (NHWC for TFLite, NCHW for RTMPose's ONNX).
+_INPUT_SHAPE = {"movenet": [1, 192, 192, 3], "blazepose": [1, 256, 256, 3], "posenet": [1, 257, 257, 3],
+                "rtmpose": [1, 3, 256, 192]}  # fmt: skip
+_INPUT_PATH = {"video": "/home/pi/clips/walk.mp4", "image": "/home/pi/clips/person.jpg"}
 _BOARDS = {
     "pi5": ("Raspberry Pi 5 Model B Rev 1.0", "Cortex-A76", "aarch64", 4, 1.0),
     "pi4": ("Raspberry Pi 4 Model B Rev 1.4", "Cortex-A72", "aarch64", 4, 2.6),
@@ -30,13 +34,20 @@ def sample_run(
     run_id: str | None = None,
     throttled: bool = False,
     mode: str = "single",
+    input_kind: str = "generated",
+    size: tuple[int, int] = (640, 480),
+    stills: bool = False,
 ) -> dict:
     """One run: a result per (model, threads). Same arguments, same document; run_id defaults to a hash
-    of label, seed and created_utc, device_id to a hash of the label (one device per label)."""
+    of label, seed, created_utc and the input, device_id to a hash of the label (one device per label).
+
+    input_kind and size (width, height) describe the input; stills: each frame timed as a still photo.
+    A blazepose model carries its person detector (timed as part of the pipeline), other models none.
+    """
     rng = np.random.default_rng(seed)
     board, cpu, machine, cores, slowness = _BOARDS.get(label, _BOARDS["pi5"])
     device_id = device_id or hashlib.sha256(f"device:{label}".encode()).hexdigest()[:16]
-    run_id = run_id or hashlib.md5(f"{label}:{seed}:{created_utc}".encode()).hexdigest()
+    run_id = run_id or hashlib.md5(f"{label}:{seed}:{created_utc}:{input_kind}:{size}:{stills}".encode()).hexdigest()
     device = {
         "device_id": device_id, "hostname": label, "os": "Linux", "kernel": "6.6.51+rpt-rpi-2712",
         "machine": machine, "cpu": cpu, "cores": cores, "ram_mb": 8064.0, "board": board,
@@ -51,8 +62,14 @@ def sample_run(
         "edgepose_version": "0.1.0",
         "label": label,
         "device": device,
-        "input": {"kind": "generated", "path": None, "width": 640, "height": 480, "frames": 8},
-        "settings": {"runs": 50, "warmup": 5, "duration_s": None, "mode": mode, "stills": False},
+        "input": {
+            "kind": input_kind,
+            "path": _INPUT_PATH.get(input_kind),
+            "width": size[0],
+            "height": size[1],
+            "frames": 300 if input_kind == "video" else 1,
+        },
+        "settings": {"runs": 50, "warmup": 5, "duration_s": None, "mode": mode, "stills": stills},
         "results": results,
     }
 
@@ -73,6 +90,11 @@ def _result(rng: np.random.Generator, model: str, threads: int, slowness: float,
     frames = 50
     pipeline = sum(stages.values()) + rng.uniform(0.1, 0.5)
     pipeline_stats = _stats(rng, pipeline, frames)
+    before_c, after_c = float(rng.uniform(45, 55)), float(rng.uniform(60, 82))
+    detector = None
+    if family == "blazepose":
+        detector = {"model": "blazepose-detector", "sha256": hashlib.sha256(b"blazepose-detector").hexdigest(),
+                    "size_bytes": 7_600_000}  # fmt: skip
     return {
         "model": model,
         "model_path": f"/home/pi/.cache/edgepose/models/{model}.tflite",
@@ -82,10 +104,12 @@ def _result(rng: np.random.Generator, model: str, threads: int, slowness: float,
         "precision": precision,
         "backend": "litert",
         "delegate": "edgetpu" if edgetpu else None,
+        "detector": detector,
         "threads": threads,
         "mode": mode,
         "frames": frames,
         "invoke_ms": _stats(rng, invoke, frames),
+        "invoke_input_shapes": [_INPUT_SHAPE.get(family, [1, 224, 224, 3])],
         "pipeline_ms": pipeline_stats,
         "stages_ms": {s: _stats(rng, max(ms, 0.001), frames) for s, ms in stages.items() if s in STAGES},
         "fps": 1000.0 / pipeline_stats["mean"],
@@ -94,8 +118,9 @@ def _result(rng: np.random.Generator, model: str, threads: int, slowness: float,
         "model_rss_mb": float(rng.uniform(5, 60)),
         "poses_per_frame": 1.0,
         "thermal": {
-            "before_c": float(rng.uniform(45, 55)),
-            "after_c": float(rng.uniform(60, 82)),
+            "before_c": before_c,
+            "after_c": after_c,
+            "max_c": max(before_c, after_c) + float(rng.uniform(0, 3)),
             "throttled_before": "0x0",
             "throttled_after": "0x20002" if throttled else "0x0",
             "throttled": throttled,

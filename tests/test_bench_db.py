@@ -19,8 +19,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import typer
-from edgepose.bench_chart import plot_latency
-from edgepose.bench_db import CSV_COLUMNS, SCHEMA_VERSION, ResultsDB, default_db_path, export_csv
+from edgepose import bench_db
+from edgepose.bench_chart import bar_label, plot_latency
+from edgepose.bench_db import CONFIG_KEY, CSV_COLUMNS, SCHEMA_VERSION, ResultsDB, default_db_path, export_csv
 from edgepose.bench_schema import RUN_SCHEMA
 from edgepose.cli_bench_results import compare_command, export_command, import_command
 from edgepose.errors import EdgeposeError
@@ -66,11 +67,19 @@ def make_db(path: Path, *runs: dict) -> Path:
 # -- sample documents and appends ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"label": "pi4", "throttled": True}, {"models": MODELS, "mode": "multi"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"label": "pi4", "throttled": True}, {"models": MODELS, "mode": "multi"},
+     {"input_kind": "video", "size": (960, 540)}, {"input_kind": "image", "size": (640, 425), "stills": True}],
+)  # fmt: skip
 def test_sample_runs_are_schema_valid(kwargs: dict) -> None:
     run = sample_run(**kwargs)
     jsonschema.validate(run, RUN_SCHEMA)
     assert sample_run(**kwargs) == run  # seeded: the same arguments give the same document
+    for r in run["results"]:
+        thermal = r["thermal"]
+        assert thermal["max_c"] >= max(thermal["before_c"], thermal["after_c"])
+        assert (r["detector"] is not None) == (r["family"] == "blazepose")
 
 
 def test_append_is_idempotent_and_lossless(tmp_path: Path) -> None:
@@ -403,3 +412,250 @@ def test_missing_or_empty_db(tmp_path: Path) -> None:
     ResultsDB(tmp_path / "empty.sqlite").close()
     assert "no results" in assert_one_line_error(bench("compare", "--db", tmp_path / "empty.sqlite"), code=1)
     assert_one_line_error(bench("import", tmp_path / "nothing.json", "--db", tmp_path / "empty.sqlite"))
+
+
+# -- what one configuration is -------------------------------------------------------------------------
+
+_INPUTS = {  # run -> (input kind, size, stills), oldest first
+    "video": ("video", (960, 540), False),
+    "generated": ("generated", (640, 480), False),
+    "stills": ("image", (640, 425), True),
+    "image": ("image", (640, 425), False),
+}
+
+
+def _input_runs() -> dict[str, dict]:
+    runs = {}
+    for i, (name, (kind, size, stills)) in enumerate(_INPUTS.items()):
+        runs[name] = sample_run("pi5", models=MODELS[:1], threads=(4,), seed=i, created_utc=f"2026-01-15T1{i}:00:00Z",
+                                input_kind=kind, size=size, stills=stills)  # fmt: skip
+    # The newest run of all, on the first run's video: it replaces that run only.
+    runs["video again"] = sample_run("pi5", models=MODELS[:1], threads=(4,), seed=9, created_utc="2026-01-16T10:00:00Z",
+                                     input_kind="video", size=(960, 540))  # fmt: skip
+    return runs
+
+
+def test_the_input_and_stills_are_part_of_a_configuration(tmp_path: Path) -> None:
+    assert {"input_kind", "input_width", "input_height", "stills"} <= set(CONFIG_KEY)
+    runs = _input_runs()
+    path = make_db(tmp_path / "a.sqlite", *runs.values())
+    with ResultsDB(path) as db:
+        latest = db.query()
+        history = db.query(latest_only=False)
+    assert len(history) == 5
+    assert sorted(r["run_id"] for r in latest) == sorted(runs[n]["run_id"] for n in ("video again", "generated",
+                                                                                      "stills", "image"))  # fmt: skip
+    assert {(r["input_kind"], r["input_width"], r["input_height"], r["stills"]) for r in latest} == {
+        ("video", 960, 540, False), ("generated", 640, 480, False), ("image", 640, 425, True),
+        ("image", 640, 425, False),
+    }  # fmt: skip
+
+    result = bench("compare", "--db", path)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "movenet" in line]
+    assert len(lines) == 4
+    for text, n in (("video 960x540 ", 1), ("generated 640x480 ", 1), ("image 640x425 stills", 1),
+                    ("image 640x425 ", 2)):  # fmt: skip
+        assert sum(text in line for line in lines) == n, (text, result.stdout)
+    assert "input" in result.stdout
+
+    out = tmp_path / "a.csv"
+    assert bench("export", "--db", path, "--csv", out, "--all").exit_code == 0
+    with out.open(newline="") as f:
+        table = list(csv.DictReader(f))
+    by_run = {row["run_id"]: row for row in table}
+    assert len(by_run) == 5
+    stills = by_run[runs["stills"]["run_id"]]
+    assert (stills["input_kind"], stills["input_width"], stills["input_height"], stills["stills"]) == (
+        "image", "640", "425", "1")  # fmt: skip
+    assert by_run[runs["video"]["run_id"]]["stills"] == "0"
+
+    # The chart draws each configuration once, and names the input since it tells these bars apart.
+    labels = {bar_label(r, with_input=True) for r in latest}
+    assert len(labels) == 4 and any(label.endswith("image 640x425 stills") for label in labels)
+    plot_latency(latest, tmp_path / "inputs.png")
+    assert (tmp_path / "inputs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- documents with wrong types ------------------------------------------------------------------------
+
+_MISSING = object()
+# name -> (where in the document, the value put there, what the error says after "malformed document (")
+MALFORMED = {
+    "p50 a string": (("results", 0, "pipeline_ms", "p50"), "fast",
+                     'results[0].pipeline_ms.p50: "fast" is not a number)'),
+    "label null": (("label",), None, "label: null is not a string)"),
+    "label missing": (("label",), _MISSING, "label: missing)"),
+    "threads a bool": (("results", 1, "threads"), True, "results[1].threads: true is not an integer)"),
+    "threads a float": (("results", 1, "threads"), 4.0, "results[1].threads: 4.0 is not an integer)"),
+    "frames too big": (("results", 0, "frames"), 10**30, "results[0].frames: " + str(10**30) + " is out of range)"),
+    "invoke NaN": (("results", 2, "invoke_ms", "p90"), float("nan"), "results[2].invoke_ms.p90: nan is not a finite"),
+    "stage missing": (("results", 0, "stages_ms", "decode"), _MISSING, "results[0].stages_ms.decode: missing)"),
+    "fps a list": (("results", 0, "fps"), [1], "results[0].fps: a list is not a number)"),
+    "max_c a string": (("results", 0, "thermal", "max_c"), "hot", 'results[0].thermal.max_c: "hot" is not a number)'),
+    "throttled a string": (("results", 0, "thermal", "throttled"), "no",
+                           'results[0].thermal.throttled: "no" is not true or false)'),
+    "detector model": (("results", 3, "detector", "model"), 7, "results[3].detector.model: 7 is not a string)"),
+    "mode unknown": (("results", 0, "mode"), "crowd", 'results[0].mode: "crowd" is neither'),
+    "result a list": (("results", 0), [], "results[0]: a list is not an object)"),
+    "device_id a number": (("device", "device_id"), 42, "device.device_id: 42 is not a string)"),
+    "cores a string": (("device", "cores"), "4", 'device.cores: "4" is not an integer)'),
+    "width a string": (("input", "width"), "640", 'input.width: "640" is not an integer)'),
+    "input missing": (("input",), _MISSING, "input: missing)"),
+    "stills a string": (("settings", "stills"), "no", 'settings.stills: "no" is not true or false)'),
+}  # fmt: skip
+
+
+def _malformed(name: str) -> dict:
+    where, value, _ = MALFORMED[name]
+    run = sample_run("pi4", seed=7)
+    *parents, last = where
+    target = run
+    for key in parents:
+        target = target[key]
+    if value is _MISSING:
+        del target[last]
+    else:
+        target[last] = value
+    return run
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_documents_with_wrong_types_are_refused_and_the_db_keeps_working(name: str, tmp_path: Path) -> None:
+    run = _malformed(name)
+    expected = f"run {run['run_id']}: malformed document ({MALFORMED[name][2]}"
+    good = make_db(tmp_path / "good.sqlite", sample_run())
+    with ResultsDB(good) as db, pytest.raises(EdgeposeError) as e:
+        db.append(run)
+    assert expected in str(e.value)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(run))  # NaN is written as NaN, which Python's JSON reader accepts
+    line = assert_one_line_error(bench("import", bad, "--db", good))
+    assert expected in line and "damaged" not in line
+    assert bench("compare", "--db", good).exit_code == 0
+    assert bench("export", "--db", good, "--csv", tmp_path / "x.csv").exit_code == 0
+    with ResultsDB(good) as db:
+        assert len(db.runs()) == 1
+        assert db.append(sample_run("pi4", seed=8)) is True
+
+
+def test_a_constraint_failure_blames_the_document_not_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Should a malformed document get past the checks, SQLite's IntegrityError still names the run."""
+    prepare = bench_db._prepare
+    run = sample_run()
+
+    def label_null(document: dict) -> tuple[tuple, list[tuple]]:
+        run_row, result_rows = prepare(document)
+        return ((*run_row[:3], None, *run_row[4:]) if document is run else run_row), result_rows
+
+    with ResultsDB(tmp_path / "a.sqlite") as db:
+        monkeypatch.setattr(bench_db, "_prepare", label_null)
+        with pytest.raises(EdgeposeError, match=rf"^run {run['run_id']}: malformed document \(NOT NULL") as e:
+            db.import_runs([sample_run(seed=5), run])
+        assert "damaged" not in str(e.value)
+        monkeypatch.undo()
+        assert db.runs() == []  # the whole batch was rolled back
+        assert db.append(run) is True
+
+
+# -- outputs that cannot be written --------------------------------------------------------------------
+
+
+def test_unwritable_outputs_name_the_users_path(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "a.sqlite", sample_run())
+    folder, file = tmp_path / "out", tmp_path / "file.txt"
+    folder.mkdir()
+    file.write_text("")
+    cases = [
+        (("compare", "--plot", folder), folder, "is a directory"),
+        (("export", "--csv", folder), folder, "is a directory"),
+        (("export", "--json", folder), folder, "is a directory"),
+        (("export", "--csv", file / "x.csv"), file / "x.csv", f"{file} is not a directory"),
+        (("compare", "--plot", file / "x.png"), file / "x.png", f"{file} is not a directory"),
+    ]
+    if sys.platform == "linux":  # no file can be created in /proc, whoever runs the tests
+        cases += [(("export", "--csv", "/proc/x.csv"), "/proc/x.csv", "cannot write"),
+                  (("export", "--json", "/proc/x.json"), "/proc/x.json", "cannot write"),
+                  (("compare", "--plot", "/proc/x.png"), "/proc/x.png", "cannot write")]  # fmt: skip
+    for args, path, why in cases:
+        result = bench(*args, "--db", db)
+        line = assert_one_line_error(result)
+        assert line.startswith(f"edgepose: error: {path}: ") and why in line, (args, line)
+        if Path(path) == folder:
+            assert result.stdout == ""  # refused before any work
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.sqlite", "file.txt", "out"]  # no temporaries
+
+    with ResultsDB(db) as rdb:
+        rows = rdb.query()
+        with pytest.raises(EdgeposeError, match=f"^{folder}: is a directory"):
+            rdb.export_json(folder)
+    with pytest.raises(EdgeposeError, match=f"^{folder}: is a directory"):
+        export_csv(folder, rows)
+    with pytest.raises(EdgeposeError, match=f"^{folder}: is a directory"):
+        plot_latency(rows, folder)
+
+
+# -- memory, temperature, the detector -----------------------------------------------------------------
+
+
+def test_compare_shows_each_configurations_own_memory(tmp_path: Path) -> None:
+    """peak_rss_mb is the whole run's (every configuration of a run is loaded at once); the table shows
+    model_rss_mb, what loading the configuration added. The CSV keeps both."""
+    run = sample_run(models=MODELS[:1], threads=(4,))
+    run["results"][0].update(peak_rss_mb=987.0, model_rss_mb=12.4)
+    path = make_db(tmp_path / "a.sqlite", run)
+    result = bench("compare", "--db", path)
+    assert result.exit_code == 0, result.output
+    assert "model RSS MB" in result.stdout and "peak RSS" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "movenet" in line]
+    assert " 12 " in line and "987" not in line
+    assert bench("export", "--db", path, "--csv", tmp_path / "a.csv").exit_code == 0
+    with (tmp_path / "a.csv").open(newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert (row["peak_rss_mb"], row["model_rss_mb"]) == ("987.0", "12.4")
+
+
+def test_peak_temperature_and_detector_are_stored(tmp_path: Path) -> None:
+    new = sample_run("pi5", seed=1)
+    old = sample_run("pi4", seed=2)  # as written before max_c and detector existed
+    for r in old["results"]:
+        del r["detector"], r["thermal"]["max_c"]
+    path = make_db(tmp_path / "a.sqlite", new, old)
+    with ResultsDB(path) as db:
+        rows = db.query()
+    assert len(rows) == len(new["results"]) + len(old["results"])
+    for row in rows:
+        if row["label"] == "pi4":
+            assert row["temp_max_c"] is None and row["detector_model"] is None
+            continue
+        [result] = [r for r in new["results"] if (r["model"], r["threads"]) == (row["model"], row["threads"])]
+        assert row["temp_max_c"] == result["thermal"]["max_c"] >= row["temp_after_c"]
+        assert row["detector_model"] == ("blazepose-detector" if row["family"] == "blazepose" else None)
+
+    export_csv(tmp_path / "a.csv", rows)
+    with (tmp_path / "a.csv").open(newline="") as f:
+        table = list(csv.DictReader(f))
+    assert {"temp_max_c", "detector_model"} <= set(CSV_COLUMNS)
+    assert {(r["label"], r["model"], r["detector_model"]) for r in table} == {
+        ("pi5", "movenet-lightning-int8", ""), ("pi5", "blazepose-full", "blazepose-detector"),
+        ("pi4", "movenet-lightning-int8", ""), ("pi4", "blazepose-full", ""),
+    }  # fmt: skip
+    assert all((r["temp_max_c"] == "") == (r["label"] == "pi4") for r in table)
+
+
+# -- text from the DB is shown as it is ------------------------------------------------------------------
+
+
+def test_compare_shows_labels_and_model_names_literally(tmp_path: Path) -> None:
+    names = {"lab[/bold]": "movenet-[red]odd[/]", "[bold]pi": "movenet-x[/]", "back\\": "blazepose-$\\foo$"}
+    runs = [sample_run(label, models=(model,), threads=(1,), seed=i) for i, (label, model) in enumerate(names.items())]
+    path = make_db(tmp_path / "a.sqlite", *runs)
+    result = bench("compare", "--db", path, "--plot", tmp_path / "a.png")
+    assert result.exit_code == 0, result.output
+    for label, model in names.items():
+        [line] = [line for line in result.stdout.splitlines() if model in line]
+        assert f" {label} " in line
+    assert "back\\\\" not in result.stdout  # a trailing backslash is not doubled
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"  # "$...$" is not taken for math
