@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgepose.data import COCO17_SIGMAS
+from edgepose.coco_eval import oks  # noqa: F401  (COCO's OKS, re-exported for the tests)
 from edgepose.registry import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,16 +91,6 @@ def estimator():
 def gt_for(coco: dict, file_name: str) -> list[dict]:
     image_id = next(i["id"] for i in coco["images"] if i["file_name"] == file_name)
     return [a for a in coco["annotations"] if a["image_id"] == image_id and a["num_keypoints"] > 0]
-
-
-def oks(pred_xy: np.ndarray, ann: dict) -> float:
-    """COCO object keypoint similarity of one predicted pose against one annotation."""
-    gt = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
-    visible = gt[:, 2] > 0
-    d2 = ((pred_xy[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
-    k2 = (2 * np.asarray(COCO17_SIGMAS)) ** 2
-    e = d2 / k2 / (ann["area"] + np.spacing(1)) / 2
-    return float(np.exp(-e)[visible].mean())
 
 
 def pose_xy(pose) -> np.ndarray:
