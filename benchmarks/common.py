@@ -9,7 +9,7 @@ from pathlib import Path
 from edgepose.device_info import fingerprint
 from edgepose.measure import summarize
 
-__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "stats"]
+__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "pingpong", "stats"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -32,3 +32,9 @@ def interleaved(cases: dict[str, Callable[[], object]], rounds: int, per_round: 
                 fn()
                 samples[name].append((time.perf_counter() - t0) * 1000.0)
     return samples
+
+
+def pingpong(clip: list) -> list:
+    """One forward-and-back cycle of a clip's frames (0 1 2 3 2 1), for streams longer than the clip that
+    never jump from its last frame to its first."""
+    return clip + clip[-2:0:-1] if len(clip) > 1 else list(clip)

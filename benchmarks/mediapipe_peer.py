@@ -16,13 +16,14 @@ pair compares the pipelines around one model. Accuracy: both on the shared COCO 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import sys
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA
+from common import SHARED_DATA, interleaved, pingpong
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.atomic import atomic_path
 from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS, to_coco17
@@ -53,25 +54,6 @@ def mediapipe_keypoints(result, width: int, height: int) -> np.ndarray | None:
     return np.array([(p.x * width, p.y * height, p.visibility) for p in lm], dtype=np.float32)
 
 
-def _timed_rounds(cases: dict, frames: list[np.ndarray], rounds: int, per_round: int) -> dict[str, list[float]]:
-    import time
-
-    samples: dict[str, list[float]] = {k: [] for k in cases}
-    position = dict.fromkeys(cases, 0)
-    for _ in range(rounds):
-        for name, step in cases.items():
-            for _ in range(per_round):
-                i = position[name]
-                position[name] += 1
-                # Ping-pong through the clip, so a stream never jumps from its last frame to its first.
-                k = i % (2 * len(frames) - 2) if len(frames) > 1 else 0
-                frame = frames[k if k < len(frames) else 2 * len(frames) - 2 - k]
-                t0 = time.perf_counter()
-                step(frame, i)
-                samples[name].append((time.perf_counter() - t0) * 1000)
-    return samples
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--label", default=platform.node() or "unknown")
@@ -90,23 +72,22 @@ def main() -> int:
     fps = VideoSource.open_file(args.video).fps
     stream = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=False)
     ours = {m: PoseEstimator.create_from_options(PoseEstimatorOptions(model=m)) for m in EDGEPOSE_MODELS}
-    last: dict[str, np.ndarray | None] = {}
+    cycle = pingpong(frames)  # a stream never jumps from the clip's last frame to its first
 
-    def mediapipe_step(frame, i):
-        last["mediapipe"] = mediapipe_keypoints(stream.process(frame), w, h)
+    def stream_case(step):
+        counter = itertools.count()
 
-    def edgepose_step(model):
-        def step(frame, i):
-            poses = ours[model].estimate_for_video(frame, (i + 1) * 1000.0 / fps)
-            last[model] = np.array([(k.x, k.y, k.score) for k in poses[0].keypoints]) if poses else None
+        def case():
+            n = next(counter)
+            step(cycle[n % len(cycle)], (n + 1) * 1000.0 / fps)
 
-        return step
+        return case
 
-    cases = {"mediapipe": mediapipe_step, **{m: edgepose_step(m) for m in EDGEPOSE_MODELS}}
-    _timed_rounds(cases, frames, 1, 10)  # warm-up: MediaPipe builds its graph on the first frame
-    for est in ours.values():
-        est.reset()
-    samples = _timed_rounds(cases, frames, args.rounds, args.per_round)
+    cases = {"mediapipe": stream_case(lambda frame, t_ms: stream.process(frame))}
+    for m, est in ours.items():
+        cases[m] = stream_case(est.estimate_for_video)
+    # warmup: MediaPipe builds its graph on the first frame
+    samples = interleaved(cases, args.rounds, args.per_round, warmup=10)
     speed = {k: summarize(v) for k, v in samples.items()}
     ratios = {f"mediapipe_over_{m}": round(speed["mediapipe"]["p50"] / speed[m]["p50"], 3) for m in EDGEPOSE_MODELS}
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import SHARED_DATA
+from common import SHARED_DATA, pingpong
 from edgepose.atomic import atomic_path
 from edgepose.bench import BenchOptions, run_bench
 from edgepose.bench_chart import plot_latency
@@ -65,7 +65,7 @@ def long_enough(video: Path, frames: int, work: Path) -> tuple[Path, str]:
     clip = [rgb for _, _, rgb in source.frames()]
     if len(clip) >= frames:
         return video, f"{video} ({len(clip)} frames)"
-    cycle = clip + clip[-2:0:-1] if len(clip) > 1 else clip
+    cycle = pingpong(clip)
     out = work / f"{video.stem}_pingpong.mp4"
     writer = VideoWriter(out, source.fps)
     for i in range(frames + len(cycle)):

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgepose.errors import EdgeposeError
+
 
 def _process_umask() -> int:
     # Reading the umask means setting it; done once at import, before any thread of ours writes files.
@@ -39,3 +41,29 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def check_output_path(target: str | Path) -> None:
+    """Refuse, before any work, an output that cannot be a file: a directory, or a path under a file."""
+    target = Path(target)
+    if target.is_dir():
+        raise EdgeposeError(f"{target}: is a directory; give a file name")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise EdgeposeError(f"{target}: cannot write: {parent} is not a directory")
+            if not os.access(parent, os.W_OK):
+                raise EdgeposeError(f"{target}: cannot write: {parent} is not writable")
+            break
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | Path) -> Iterator[Path]:
+    """atomic_path for user-named outputs: any OSError becomes one EdgeposeError naming `target`, never
+    the temporary file."""
+    check_output_path(target)
+    try:
+        with atomic_path(target) as tmp:
+            yield tmp
+    except OSError as e:
+        raise EdgeposeError(f"{target}: cannot write: {e.strerror or e}") from None

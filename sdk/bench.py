@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from edgepose.bench_schema import SCHEMA, STAGES
 from edgepose.device_info import ThermalState, fingerprint, thermal_record, thermal_state
-from edgepose.errors import EdgeposeError
+from edgepose.errors import BackendError, EdgeposeError
 from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
 from edgepose.images import is_image_file, load_image
 from edgepose.measure import peak_rss_mb, rss_mb, summarize
@@ -380,19 +380,19 @@ def _detector(est: PoseEstimator) -> dict | None:
 def _preload_runtimes(opts: BenchOptions) -> None:
     """Import the inference runtimes before any configuration is loaded, so the first configuration's
     model_rss_mb is its model's, not the runtime library's."""
-    import importlib
+    from edgepose.bindings import litert, tflite_rt
 
-    modules = {"onnxruntime"} if "onnxruntime" in opts.backends else set()
-    for model in opts.models:
-        if model.lower().endswith(".onnx"):
-            modules.add("onnxruntime")
-    if any(b != "onnxruntime" for b in opts.backends):
-        modules |= {"ai_edge_litert.interpreter"} if "tflite-runtime" not in opts.backends else set()
-        modules |= {"tflite_runtime.interpreter"} if "tflite-runtime" in opts.backends else set()
-    for name in modules:
+    def onnxruntime():
+        import onnxruntime  # noqa: F401
+
+    loaders = {"tflite-runtime": tflite_rt.interpreter_module, "onnxruntime": onnxruntime}
+    wanted = {loaders.get(b, litert.interpreter_module) for b in opts.backends}
+    if any(m.lower().endswith(".onnx") for m in opts.models):
+        wanted.add(onnxruntime)
+    for load in wanted:
         try:
-            importlib.import_module(name)
-        except ImportError:
+            load()
+        except (BackendError, ImportError):
             continue  # opening the model says what is missing
 
 

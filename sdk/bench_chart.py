@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgepose.atomic import atomic_path
-from edgepose.bench_db import write_errors
+from edgepose.atomic import atomic_output
 from edgepose.errors import EdgeposeError
 
 XLABEL = "ms per frame (p50, whisker to p90)"
@@ -83,7 +82,7 @@ def plot_latency(rows: Sequence[dict], out: str | Path, title: str | None = None
     handles.append(Patch(facecolor="white", edgecolor="0.5", label="invoke p50 (model alone)"))
     # Below the axes, so it never hides a bar.
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8, frameon=False)
-    with write_errors(out), atomic_path(out) as tmp:
+    with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png")
 
 

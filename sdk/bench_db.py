@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgepose.atomic import atomic_path
+from edgepose.atomic import atomic_output
 from edgepose.bench_schema import SCHEMA, STAGES
 from edgepose.errors import EdgeposeError
 
@@ -312,7 +312,7 @@ class ResultsDB:
         """Write the full run documents (all, or those of `run_ids`) as one JSON list; returns how many."""
         documents = self.documents(run_ids)
         text = json.dumps(documents, indent=1, ensure_ascii=False) + "\n"
-        with write_errors(path), atomic_path(path) as tmp:
+        with atomic_output(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
         return len(documents)
 
@@ -562,7 +562,7 @@ def _timestamp(created_utc: str) -> float | None:
 
 def export_csv(path: str | Path, rows: Sequence[dict]) -> int:
     """Write query() rows as CSV, one row per result (CSV_COLUMNS); returns how many rows."""
-    with write_errors(path), atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_output(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -576,21 +576,3 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return repr(value) if isinstance(value, float) else value
-
-
-@contextlib.contextmanager
-def write_errors(path: str | Path) -> Iterator[None]:
-    """An OSError while writing `path` (through a temporary beside it) becomes one EdgeposeError line that
-    names `path`, never the temporary; a directory is refused before anything is written."""
-    path = Path(path)
-    if path.is_dir():
-        raise EdgeposeError(f"{path}: is a directory; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise EdgeposeError(f"{path}: cannot write: {parent} is not a directory")
-            break
-    try:
-        yield
-    except OSError as e:
-        raise EdgeposeError(f"{path}: cannot write: {e.strerror or e}") from None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import typer
-from edgepose.atomic import atomic_path
+from edgepose.atomic import atomic_output, check_output_path
 from edgepose.bench import BenchOptions, BenchRun, run_bench
 from edgepose.bench_schema import STAGES
 from edgepose.bindings import BACKENDS
@@ -115,15 +114,10 @@ def _check_outputs(json_out: Path | None, db: Path | None, store: bool) -> Path 
     """Refuse unusable output paths before the timing, not after a long sweep; the DB is opened (and
     created) now. Returns the DB path, or None with --no-db."""
     if json_out is not None and json_out != Path("-"):
-        if json_out.is_dir():
-            raise fail(f"--json {json_out}: is a directory")
-        parent = json_out.parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise fail(f"--json {json_out}: cannot create {parent}: {e.strerror}") from None
-        if not os.access(parent, os.W_OK):
-            raise fail(f"--json {json_out}: {parent} is not writable")
+            check_output_path(json_out)
+        except EdgeposeError as e:
+            raise fail(f"--json {e}") from None
     if not store:
         return None
     from edgepose.bench_db import ResultsDB, default_db_path
@@ -143,10 +137,10 @@ def _save(result: BenchRun, json_out: Path | None, db_path: Path | None) -> None
         sys.stdout.write(text + "\n")
     elif json_out is not None:
         try:
-            with atomic_path(json_out) as tmp:
+            with atomic_output(json_out) as tmp:
                 tmp.write_text(text + "\n", encoding="utf-8")
-        except OSError as e:
-            stderr.print(f"edgepose: error: --json {json_out}: {e.strerror or e}", markup=False, soft_wrap=True)
+        except EdgeposeError as e:  # the run is still stored in the DB below
+            stderr.print(f"edgepose: error: --json {e}", markup=False, soft_wrap=True)
     if db_path is None:
         return
     from edgepose.bench_db import ResultsDB

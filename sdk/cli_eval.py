@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from edgepose.atomic import atomic_path
+from edgepose.atomic import atomic_output
 from edgepose.bindings import BACKENDS
 from edgepose.cli_common import fail, stderr
 from edgepose.coco_eval import CompareResult, evaluate, evaluate_compare, require_pycocotools
@@ -81,12 +81,10 @@ def eval_command(
         sys.stdout.flush()
     elif json_out is not None:
         try:
-            with atomic_path(json_out) as tmp:
+            with atomic_output(json_out) as tmp:
                 tmp.write_text(document, encoding="utf-8")
-        except OSError as e:
-            if debug:
-                traceback.print_exc()
-            raise fail(f"{json_out}: cannot write ({e.strerror or e})") from None
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
     _print_table(result, table_console)
 
 
