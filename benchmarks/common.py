@@ -1,4 +1,4 @@
-"""What every benchmark records: the machine's fingerprint (edgepose.device_info) and latency statistics."""
+"""What every benchmark records: the machine's fingerprint (edgepose.bench.device_info) and latency statistics."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edgepose.device_info import fingerprint
-from edgepose.measure import summarize
+from edgepose.bench.device_info import fingerprint
+from edgepose.bench.measure import summarize
 
 __all__ = ["SHARED_DATA", "fingerprint", "interleaved", "pingpong", "stats"]
 

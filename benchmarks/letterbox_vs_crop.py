@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from edgepose import PoseEstimator
-from edgepose.data import Timings
-from edgepose.images import load_image
-from edgepose.movenet import torso_crop
-from edgepose.preprocess import SquareRoi
+from edgepose.geometry import SquareRoi
+from edgepose.image import load_image
+from edgepose.models.movenet import torso_crop
+from edgepose.results import Timings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import DATA_DIR, oks, pose_xy  # noqa: E402

@@ -10,7 +10,7 @@ Speed: both as a video stream on the decoded frames of the shared demo video (de
 both), interleaved in rounds in one process, reported as ratios to edgepose's single-person pipeline.
 MediaPipe's complexity-1 landmark model is the same network as edgepose's `blazepose-full`, so that
 pair compares the pipelines around one model. Accuracy: both on the shared COCO photos as stills
-(COCO AP and mean best-match OKS through edgepose.coco_eval), and their keypoint agreement on the video.
+(COCO AP and mean best-match OKS through edgepose.eval.coco), and their keypoint agreement on the video.
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED_DATA, interleaved, pingpong
+
 from edgepose import PoseEstimator, PoseEstimatorOptions
-from edgepose.atomic import atomic_path
-from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS, to_coco17
-from edgepose.coco_eval import load_annotations, score_poses
-from edgepose.device_info import fingerprint
-from edgepose.images import load_image
-from edgepose.measure import summarize
-from edgepose.movenet import make_pose
-from edgepose.video import VideoSource
+from edgepose.bench.device_info import fingerprint
+from edgepose.bench.measure import summarize
+from edgepose.eval.coco import load_annotations, score_poses
+from edgepose.image import load_image
+from edgepose.io.atomic import atomic_path
+from edgepose.io.video import VideoSource
+from edgepose.keypoints import BLAZEPOSE33_KEYPOINTS, to_coco17
+from edgepose.results import make_pose
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EDGEPOSE_MODELS = ("blazepose-full", "movenet-lightning-int8")

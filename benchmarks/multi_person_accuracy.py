@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED_DATA, fingerprint
+
 from edgepose import PoseEstimator
-from edgepose.blazepose import to_coco17
-from edgepose.images import load_image
+from edgepose.image import load_image
+from edgepose.keypoints import to_coco17
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import oks  # noqa: E402

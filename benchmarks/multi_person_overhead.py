@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED_DATA, fingerprint, interleaved, stats
-from edgepose import PoseEstimator, PoseEstimatorOptions
-from edgepose.bindings import default_threads
-from edgepose.registry import resolve_model
-from edgepose.topdown import detector_rois
 from PIL import Image
+
+from edgepose import PoseEstimator, PoseEstimatorOptions
+from edgepose.assets.registry import resolve_model
+from edgepose.bindings import default_threads
+from edgepose.pipelines.topdown import detector_rois
 
 CANVAS = (960, 540)
 NEVER = 1 << 30

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from common import fingerprint, interleaved, stats
-from edgepose import PoseEstimator, PoseEstimatorOptions
-from edgepose.bindings import default_threads
-from edgepose.registry import resolve_model
 from PIL import Image
+
+from edgepose import PoseEstimator, PoseEstimatorOptions
+from edgepose.assets.registry import resolve_model
+from edgepose.bindings import default_threads
 
 
 def main() -> int:

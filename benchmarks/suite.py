@@ -22,17 +22,18 @@ import tempfile
 from pathlib import Path
 
 from common import SHARED_DATA, pingpong
-from edgepose.atomic import atomic_path
-from edgepose.bench import BenchOptions, run_bench
-from edgepose.bench_chart import plot_latency
-from edgepose.bench_db import ResultsDB
-from edgepose.coco_eval import evaluate
-from edgepose.device_info import fingerprint
-from edgepose.errors import EdgeposeError
-from edgepose.estimator import PoseEstimatorOptions
-from edgepose.registry import REGISTRY
 from rich.console import Console
 from rich.table import Table
+
+from edgepose.assets.registry import REGISTRY
+from edgepose.bench.chart import plot_latency
+from edgepose.bench.db import ResultsDB
+from edgepose.bench.device_info import fingerprint
+from edgepose.bench.runner import BenchOptions, run_bench
+from edgepose.errors import EdgeposeError
+from edgepose.estimator import PoseEstimatorOptions
+from edgepose.eval.coco import evaluate
+from edgepose.io.atomic import atomic_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,7 +60,7 @@ def long_enough(video: Path, frames: int, work: Path) -> tuple[Path, str]:
     """The clip itself, or, when it is shorter than `frames`, the clip played forward and back (real frames,
     re-encoded with OpenCV's mp4v) so the timed stream never jumps from its last frame to its first and
     never pays the decoder's start-up again mid-run."""
-    from edgepose.video import VideoSource, VideoWriter
+    from edgepose.io.video import VideoSource, VideoWriter
 
     source = VideoSource.open_file(video)
     clip = [rgb for _, _, rgb in source.frames()]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from edgepose.errors import ModelError
 
 
@@ -30,14 +33,43 @@ class TensorSpec:
         return self.scale != 0.0
 
 
+Listener = Callable[[Sequence[np.ndarray]], None]
+
+
 class Backend(ABC):
-    """A loaded model ready to run. Loading happens once, in the constructor."""
+    """A loaded model ready to run. Loading happens once, in the constructor.
+
+    `listening(callback)` is the public hook on what a backend is fed: every `run` / `run_batch` call
+    passes its inputs to the callback first (bench captures a real preprocessed input this way,
+    calibration records what the runtime feeds a model). Subclasses implement `run` as usual; the
+    hook wraps it once, at class creation, and costs one dict lookup per call when nobody listens.
+    """
 
     name: str = "backend"
     path: Path | None = None  # the model file, for what the runtime does not expose (edgepose metadata)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     threads: int
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in ("run", "run_batch"):
+            fn = cls.__dict__.get(method)
+            if fn is not None and not getattr(fn, "_announced", False):
+                setattr(cls, method, _announced(fn))
+
+    @contextlib.contextmanager
+    def listening(self, callback: Listener) -> Iterator[None]:
+        """Within the block, `callback(inputs)` before every run / run_batch of this backend."""
+        listeners = self.__dict__.setdefault("_listeners", [])
+        listeners.append(callback)
+        try:
+            yield
+        finally:
+            listeners.remove(callback)
+
+    def close(self) -> None:  # noqa: B027  (backends without native resources have nothing to release)
+        """Release the runtime's interpreter or session. The backend cannot run afterwards."""
 
     @abstractmethod
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -59,6 +91,28 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.threads} threads)"
+
+
+def _announced(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def run(self: Backend, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        listeners = self.__dict__.get("_listeners")
+        if listeners and not self.__dict__.get("_announcing"):
+            for callback in listeners:
+                callback(inputs)
+            # A run_batch that loops over run announces the batch once, not each image again.
+            self._announcing = True
+            try:
+                return fn(self, inputs)
+            finally:
+                self._announcing = False
+        return fn(self, inputs)
+
+    run._announced = True  # type: ignore[attr-defined]
+    return run
+
+
+Backend.run_batch = _announced(Backend.run_batch)  # type: ignore[method-assign]
 
 
 def to_input_dtype(values: np.ndarray, spec: TensorSpec) -> np.ndarray:

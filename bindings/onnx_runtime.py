@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from edgepose.bindings.base import Backend, TensorSpec
 from edgepose.errors import BackendError, ModelError
 
@@ -55,6 +56,9 @@ class OnnxRuntimeBackend(Backend):
 
     def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.run(inputs) if self._dynamic_batch else super().run_batch(inputs)
+
+    def close(self) -> None:
+        self._sess = None
 
 
 def open_model(path: str | Path, threads: int) -> OnnxRuntimeBackend:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgepose.bindings.base import Backend, TensorSpec
+from edgepose.bindings.native_stderr import quiet_native_stderr
 from edgepose.errors import ModelError
-from edgepose.native_stderr import quiet_native_stderr
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:
@@ -81,6 +82,9 @@ class TFLiteInterpreterBackend(Backend):
             return self._loop(inputs)
         self._batchable = True
         return outputs
+
+    def close(self) -> None:
+        self._interp = None
 
     def resize_input(self, shape: Sequence[int]) -> None:
         shape = [int(d) for d in shape]

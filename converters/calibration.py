@@ -1,7 +1,7 @@
 """Calibration and parity inputs: the exact tensors the runtime feeds a model on real images.
 
 The source model runs through the real edgepose pipeline (single-person and multi-person top-down, so
-whole-frame, torso and per-person crops all appear) behind a backend that records every input. int8
+whole-frame, torso and per-person crops all appear) while a listener on its backend records every input. int8
 calibration then sees the same crop, size and normalization the device will, by construction.
 """
 
@@ -12,37 +12,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from edgepose.bindings import Backend, open_backend
-from edgepose.data import Timings
+
+from edgepose.bindings import open_backend
 from edgepose.errors import ImageError, ModelError
-from edgepose.images import is_image_file, load_image
+from edgepose.image import is_image_file, load_image
+from edgepose.results import Timings
 
 MAX_INPUTS = 200
 MAX_IMAGES = 200  # a spread of a bigger folder: calibration saturates long before
 
 
-class RecordingBackend(Backend):
-    """Delegates to a real backend and keeps a copy of every input it is given (one per image)."""
+class Recorder:
+    """Keeps a copy of every input a backend is given (one record per image), each distinct input once."""
 
-    def __init__(self, inner: Backend):
-        self.inner = inner
-        self.name, self.inputs, self.outputs, self.threads = inner.name, inner.inputs, inner.outputs, inner.threads
+    def __init__(self) -> None:
         self.records: list[list[np.ndarray]] = []
         self._seen: set[bytes] = set()
 
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        self._record(inputs)
-        return self.inner.run(inputs)
-
-    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        self._record(inputs)
-        return self.inner.run_batch(inputs)
-
-    def resize_input(self, shape: Sequence[int]) -> None:
-        self.inner.resize_input(shape)
-        self.inputs = self.inner.inputs
-
-    def _record(self, inputs: Sequence[np.ndarray]) -> None:
+    def __call__(self, inputs: Sequence[np.ndarray]) -> None:
         # Single- and multi-person mode feed the same crop for a lone person: keep each input once.
         for i in range(inputs[0].shape[0]):
             record = [np.array(x[i : i + 1]) for x in inputs]
@@ -82,9 +69,9 @@ def runtime_inputs(
     model: Path, family: str, images: list[np.ndarray], limit: int = MAX_INPUTS
 ) -> list[list[np.ndarray]]:
     """The inputs the runtime feeds `model` (a file it can run) on `images`, in feeding order."""
-    recorder = RecordingBackend(open_backend(model))
-    if family == "blazepose-detector":
-        _run_detector(recorder, images)
+    recorder = Recorder()
+    if family == "person-detector":
+        _run_detector(recorder, model, images)
     else:
         _run_pose_pipelines(recorder, model, images)
     if not recorder.records:
@@ -92,28 +79,26 @@ def runtime_inputs(
     return _spread(recorder.records, limit)
 
 
-def _run_detector(recorder: RecordingBackend, images: list[np.ndarray]) -> None:
-    from edgepose.blazepose_detector import BlazePoseDetector
-    from edgepose.topdown import PersonFinder, TopDownParams
+def _run_detector(recorder: Recorder, model: Path, images: list[np.ndarray]) -> None:
+    from edgepose.models.families import family
+    from edgepose.pipelines.topdown import PersonFinder, TopDownParams
 
     params = TopDownParams()
-    finder = PersonFinder(BlazePoseDetector(recorder), params.tile_fraction, params.detection_score)
-    for rgb in images:
-        finder.find(rgb, Timings())
+    detector = family("person-detector").model_class("detector")(open_backend(model))
+    finder = PersonFinder(detector, params.tile_fraction, params.detection_score)
+    with detector.backend.listening(recorder):
+        for rgb in images:
+            finder.find(rgb, Timings())
 
 
-def _run_pose_pipelines(recorder: RecordingBackend, model: Path, images: list[np.ndarray]) -> None:
+def _run_pose_pipelines(recorder: Recorder, model: Path, images: list[np.ndarray]) -> None:
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
-    from edgepose.pipelines import build_pipeline
-    from edgepose.registry import ResolvedModel
 
-    resolved = ResolvedModel(model, str(model), None)
     for mode in ("single", "multi"):
         options = PoseEstimatorOptions(model=str(model), mode=mode, smoothing=False)
-        pipeline = build_pipeline(resolved, recorder, mode, options.max_people, options.min_pose_score, "auto", None)
-        estimator = PoseEstimator(options, recorder, str(model), pipeline)
-        for rgb in images:
-            estimator.estimate(rgb)
+        with PoseEstimator.create_from_options(options) as estimator, estimator.backend.listening(recorder):
+            for rgb in images:
+                estimator.estimate(rgb)
 
 
 def _spread(records: list[list[np.ndarray]], limit: int) -> list[list[np.ndarray]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from edgepose.atomic import atomic_path
+
 from edgepose.converters.calibration import load_images, runtime_inputs
 from edgepose.converters.parity import (
     ParityReport,
@@ -28,6 +28,8 @@ from edgepose.converters.parity import (
 )
 from edgepose.converters.sources import Source, identify
 from edgepose.errors import ModelError
+from edgepose.io.atomic import atomic_path
+from edgepose.models.families import family as family_row
 
 FORMATS = ("onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
 FLOAT_MIN_OKS = 0.98
@@ -319,28 +321,21 @@ def _embed(src: Source, converted: Path, out: Path, fmt: str) -> None:
     spec = backend.inputs[0]
     w, h = input_size(spec)
     layout = "NCHW" if spec.shape[1] in (1, 3) and spec.shape[-1] not in (1, 3) else "NHWC"
-    family, names, mean, std, split = _family_meta(src.family, backend, w)
-    task = "detector" if family == "blazepose-detector" else "single"
-    meta = make_metadata(family, task, (w, h), layout, mean, std, src.path, fmt, names, split)
+    names, mean, std, split = _family_meta(src.family, backend, w)
+    fam = family_row(src.family)
+    meta = make_metadata(fam.name, fam.default_task, (w, h), layout, mean, std, src.path, fmt, names, split)
     embed_metadata(converted, out, meta)
 
 
 def _family_meta(family: str, backend, width: int):
-    from edgepose.data import COCO17_KEYPOINTS
-
-    if family == "movenet":
-        return family, COCO17_KEYPOINTS, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), None
-    if family == "blazepose":
-        from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS
-
-        return family, BLAZEPOSE33_KEYPOINTS, (0.0, 0.0, 0.0), (255.0, 255.0, 255.0), None
-    if family == "blazepose-detector":
-        return family, (), (127.5, 127.5, 127.5), (127.5, 127.5, 127.5), None
-    from edgepose.converters.metadata import RTMPOSE_MEAN, RTMPOSE_STD
-
+    """Keypoint names, normalization and SimCC split of a converted model, from the family table."""
+    fam = family_row(family)
+    mean, std = fam.normalization.mean, fam.normalization.std
+    if fam.name != "rtmpose":
+        return fam.layout.keypoints, mean, std, None
     x_bins = max(o.shape[-1] for o in backend.outputs if len(o.shape) == 3 and o.shape[-1] % width == 0)
     k = backend.outputs[0].shape[1]
-    return family, COCO17_KEYPOINTS if k == 17 else (), RTMPOSE_MEAN, RTMPOSE_STD, x_bins / width
+    return fam.layout.keypoints if k == len(fam.layout.keypoints) else (), mean, std, x_bins / width
 
 
 def _report(opts, src, ref_poses: Reference, reference, ref_label, out, n_images, extra) -> ParityReport:

@@ -1,6 +1,6 @@
 """Embed edgepose metadata into converted TFLite and ONNX files, so the runtime needs no flags.
 
-The contract (read back by `edgepose.model_metadata` without any ML runtime):
+The contract (read back by `edgepose.assets.metadata` without any ML runtime):
 
 One JSON object, UTF-8, stored under the key ``"edgepose"``:
 
@@ -9,7 +9,7 @@ One JSON object, UTF-8, stored under the key ``"edgepose"``:
 - ONNX: a ``ModelProto.metadata_props`` entry with key ``edgepose`` and the JSON text as value
   (any existing ``edgepose`` entries are replaced by one).
 
-Fields: see `edgepose.model_metadata` (the reader), which documents the contract.
+Fields: see `edgepose.assets.metadata` (the reader), which documents the contract.
 
 Readers ignore unknown fields and treat malformed JSON as no metadata; the writers here refuse a
 known field with a wrong value (`ModelMetadata.from_json(strict=True)`), so nothing is written that
@@ -24,19 +24,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepose.atomic import atomic_path
+from edgepose.assets.metadata import METADATA_KEY, ModelMetadata
+from edgepose.assets.registry import sha256_of
+from edgepose.assets.tflite_edit import load_model_tree
 from edgepose.errors import ModelError
-from edgepose.model_metadata import METADATA_KEY, ModelMetadata
-from edgepose.posenet_graph import load_model_tree
-from edgepose.registry import sha256_of
+from edgepose.io.atomic import atomic_path
+from edgepose.models.families import FAMILIES
 
 # Keys a converted pose model must carry for `edgepose run --model FILE` to need no other flag.
 REQUIRED = ("family", "task", "input_size", "input_layout", "normalization")
 # TFLite kernels read weights in place; keep the new buffers as aligned as the converter makes them.
 _BUFFER_ALIGNMENT = 16
 
-RTMPOSE_MEAN = (123.675, 116.28, 103.53)
-RTMPOSE_STD = (58.395, 57.12, 57.375)
+# RTMPose's ImageNet mean/std, as the family table has them.
+RTMPOSE_MEAN = FAMILIES["rtmpose"].normalization.mean
+RTMPOSE_STD = FAMILIES["rtmpose"].normalization.std
 
 
 def make_metadata(

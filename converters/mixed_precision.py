@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from edgepose.bindings import Backend, TensorSpec
 
 # ONNX ops that carry values through unchanged (layout, padding, pooling by max, resampling) or are

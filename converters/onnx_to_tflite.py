@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+
 from edgepose.converters.onnx_tidy import INPUT_NAME, onnx_io
 from edgepose.converters.toolchain import missing_extra, run_tool
 from edgepose.errors import ModelError

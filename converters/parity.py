@@ -14,14 +14,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from edgepose.atomic import atomic_path
+
 from edgepose.bindings import Backend, dequantize, to_input_dtype
-from edgepose.data import COCO17_SIGMAS
-from edgepose.preprocess import Roi
+from edgepose.geometry import Roi
+from edgepose.geometry import oks as geometry_oks
+from edgepose.io.atomic import atomic_path
+from edgepose.keypoints import sigmas_for
 
 # A keypoint counts when the SOURCE is confident about it: a single low-confidence keypoint can jump
 # across the image between two kernels of the same model.
-CONFIDENT = {"movenet": 0.3, "rtmpose": 0.3, "blazepose": 0.5, "blazepose-detector": 0.5}
+CONFIDENT = {"movenet": 0.3, "rtmpose": 0.3, "blazepose": 0.5, "person-detector": 0.5}
 # BlazePose's presence flag and the detector's "someone is here" must agree wherever the source is clear.
 CLEAR_MARGIN = 0.2
 MIN_AREA = 32.0 * 32.0
@@ -82,36 +84,17 @@ def input_size(spec) -> tuple[int, int]:
 
 
 def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], Decoded]:
-    """Raw outputs of `backend` -> keypoints in its input pixels, via the runtime's decoder."""
+    """Raw outputs of `backend` -> keypoints in its input pixels, via the runtime's model class for the family."""
+    from edgepose.models.families import FAMILIES
+
     w, h = input_size(backend.inputs[0])
     whole = Roi(w / 2.0, h / 2.0, float(w), float(h), 0.0)
-    if family == "movenet":
-        from edgepose.movenet import MoveNetSinglePose
-
-        m = MoveNetSinglePose(backend)
-        return lambda outs: Decoded(m.decode_batch(outs, [whole], w, h)[0])
-    if family == "blazepose":
-        from edgepose.blazepose import BlazePoseLandmark
-
-        bp = BlazePoseLandmark(backend)
-
-        def blazepose(outs: list[np.ndarray]) -> Decoded:
-            kps, presence, _ = bp.decode(outs, [whole], w, h)[0]
-            return Decoded(kps, presence)
-
-        return blazepose
-    if family == "rtmpose":
-        from edgepose.rtmpose import RTMPose
-
-        rtm = RTMPose(backend)
-        return lambda outs: Decoded(rtm.estimate_batch(outs, [whole], w, h)[0][0])
-    if family == "blazepose-detector":
-        from edgepose.blazepose_detector import BlazePoseDetector
-
-        det = BlazePoseDetector(backend)
+    fam = FAMILIES[family]
+    if family == "person-detector":
+        det = fam.model_class("detector")(backend)
 
         def detector(outs: list[np.ndarray]) -> Decoded:
-            found = det.decode(outs, whole, 1)
+            found = det.decode(outs, [whole])
             if not found:
                 return Decoded(np.zeros((6, 3)), 0.0)
             d = found[0]
@@ -120,7 +103,17 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
             return Decoded(np.hstack([pts, np.full((6, 1), d.score)]), d.score)
 
         return detector
-    raise ValueError(f"no parity decoder for the {family} family")
+    if family not in ("movenet", "blazepose", "rtmpose"):
+        raise ValueError(f"no parity decoder for the {family} family")
+    model = fam.model_class("single")(backend)
+    # BlazePose has a presence probability: parity counts its flips.
+    has_presence = family == "blazepose"
+
+    def pose(outs: list[np.ndarray]) -> Decoded:
+        est = model.decode(outs, [whole], w, h)[0]
+        return Decoded(est.keypoints, est.score if has_presence else None)
+
+    return pose
 
 
 def _is_nchw(shape) -> bool:
@@ -138,11 +131,10 @@ def adapt_input(x: np.ndarray, src_spec, dst_spec) -> np.ndarray:
 
 
 def _sigmas(family: str, k: int) -> np.ndarray:
-    if family == "blazepose":
-        from edgepose.blazepose import BLAZEPOSE33_SIGMAS
+    from edgepose.models.families import FAMILIES
 
-        return np.asarray(BLAZEPOSE33_SIGMAS)
-    return np.asarray(COCO17_SIGMAS) if k == 17 else np.full(k, 0.05)
+    sigmas = FAMILIES[family].layout.sigmas
+    return np.asarray(sigmas) if len(sigmas) == k else sigmas_for(k)
 
 
 class Reference:
@@ -177,8 +169,8 @@ class Reference:
             errors.extend(d.tolist())
             lo, hi = ref.kps[conf, :2].min(axis=0), ref.kps[conf, :2].max(axis=0)
             area = max(float(np.prod(hi - lo)), MIN_AREA)
-            k2 = (2.0 * _sigmas(self.family, len(ref.kps))[conf]) ** 2
-            oks.append(float(np.mean(np.exp(-(d**2) / (2.0 * area * k2)))))
+            sigmas = _sigmas(self.family, len(ref.kps))[conf]
+            oks.append(float(geometry_oks(d**2, area, sigmas, np.ones(len(d), dtype=bool))))
         return {
             "mean_px_err": float(np.mean(errors)) if errors else float("nan"),
             "max_px_err": float(np.max(errors)) if errors else float("nan"),

@@ -12,17 +12,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgepose.atomic import atomic_path
 from edgepose.converters.parity import ParityReport
 from edgepose.errors import ModelError
+from edgepose.io.atomic import atomic_path
 
 
 def convert_posenet(src, opts, steps, start: float):
+    from edgepose.assets.tflite_edit import strip_posenet_decoder
     from edgepose.converters.calibration import load_images, runtime_inputs
     from edgepose.converters.convert import ConversionResult
     from edgepose.converters.metadata import embed_tflite_metadata, make_metadata
-    from edgepose.data import COCO17_KEYPOINTS
-    from edgepose.posenet_graph import strip_posenet_decoder
+    from edgepose.keypoints import COCO17_KEYPOINTS
 
     if opts.to != "tflite-int8":
         raise ModelError("PoseNet converts to tflite-int8 only: its CPU model is the same int8 graph without the "
@@ -61,7 +61,7 @@ def convert_posenet(src, opts, steps, start: float):
 
 
 def _tensors(path: Path) -> dict[str, tuple]:
-    from edgepose.posenet_graph import load_model_tree
+    from edgepose.assets.tflite_edit import load_model_tree
 
     model = load_model_tree(path)
     g = model.subgraphs[0]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from edgepose.errors import ModelError
 from torch import nn
+
+from edgepose.errors import ModelError
 
 from .rtmpose_torch import VARIANTS, RTMPose, build_rtmpose
 from .sdk_zip import extract_sdk_zip  # noqa: F401 (re-exported: part of this module's API)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ModelError
+from edgepose.models.families import FAMILIES, FAMILY_ALIASES
 
-FAMILIES = ("movenet", "blazepose", "blazepose-detector", "rtmpose", "posenet")
 KINDS = ("tflite", "onnx", "saved_model", "checkpoint", "sdk_zip")
 
 
@@ -25,6 +25,7 @@ def identify(path: str | Path, family: str = "auto") -> Source:
     path = Path(path)
     if not path.exists():
         raise ModelError(f"source not found: {path}")
+    family = FAMILY_ALIASES.get(family, family)
     if family not in ("auto", *FAMILIES):
         raise ModelError(f"unknown family {family!r}; choose one of auto, {', '.join(FAMILIES)}")
     kind = _kind(path)
@@ -62,26 +63,21 @@ def _kind(path: Path) -> str:
 
 def _runtime_family(path: Path) -> tuple[str, bool]:
     """(family, quantized) as the runtime sees the file: registry entry, embedded metadata, tensors."""
+    from edgepose.assets.registry import REGISTRY, ResolvedModel, sha256_of
     from edgepose.bindings import open_backend
-    from edgepose.bindings.tflite_file import custom_ops
-    from edgepose.pipelines import _file_family
-    from edgepose.registry import REGISTRY, sha256_of
+    from edgepose.models.families import recognise_file
+    from edgepose.pipelines.build import model_family
 
-    if path.suffix.lower() == ".tflite" and "PosenetDecoderOp" in custom_ops(path):
+    if path.suffix.lower() == ".tflite" and recognise_file(path) == "posenet":
         return "posenet", True
     digest = sha256_of(path)
     spec = next((s for s in REGISTRY.values() if s.sha256 == digest), None)
     backend = open_backend(path)
     quantized = any(t.quantized for t in backend.inputs + backend.outputs) or _has_int8_weights(path)
-    if spec is not None:
-        if spec.family == "movenet" and spec.task == "multi":
-            raise ModelError(f"{path.name}: MoveNet MultiPose is not supported by the converters (dynamic input)")
-        family = "blazepose-detector" if spec.task == "detector" else spec.family
-        return family, quantized
-    family, task = _file_family(path, backend)
+    family, task = model_family(ResolvedModel(path, str(path), spec), backend)
     if family == "movenet" and task == "multi":
         raise ModelError(f"{path.name}: MoveNet MultiPose is not supported by the converters (its input is dynamic)")
-    return ("blazepose-detector" if task == "detector" else family), quantized
+    return family, quantized
 
 
 def _has_int8_weights(path: Path) -> bool:

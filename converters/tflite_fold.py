@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from edgepose.atomic import atomic_path
+
+from edgepose.assets.tflite_edit import drop_unused_tensors, load_model_tree
 from edgepose.errors import ModelError
-from edgepose.posenet_graph import drop_unused_tensors, load_model_tree
+from edgepose.io.atomic import atomic_path
 
 _FOLDABLE = ("DENSIFY", "DEQUANTIZE")
 

@@ -1,10 +1,11 @@
 """edgepose: on-device human pose estimation."""
 
-from edgepose.data import COCO17_KEYPOINTS, FrameResult, Keypoint, Pose, Timings
-from edgepose.drawing import draw_poses
 from edgepose.errors import BackendError, EdgeposeError, ImageError, ModelError, VideoError
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
-from edgepose.smoothing import OneEuroParams
+from edgepose.io.drawing import draw_poses
+from edgepose.keypoints import COCO17_KEYPOINTS
+from edgepose.results import FrameResult, Keypoint, Pose, Timings
+from edgepose.tracking.one_euro import OneEuroParams
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,8 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
-from edgepose.bench_schema import SCHEMA, STAGES
+
+from edgepose.bench.schema import SCHEMA, STAGES
 
 DEFAULT_MODELS = ("movenet-lightning-int8", "blazepose-full")
 # Rough single-thread invoke milliseconds on a Raspberry Pi 5; other devices scale from these.

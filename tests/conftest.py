@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgepose.coco_eval import oks  # noqa: F401  (COCO's OKS, re-exported for the tests)
-from edgepose.registry import REGISTRY
+
+from edgepose.assets.registry import REGISTRY
+from edgepose.eval.coco import oks  # noqa: F401  (COCO's OKS, re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("EDGEPOSE_DATA_DIR", REPO.parent / "shared" / "data"))

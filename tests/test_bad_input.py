@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgepose.errors import ImageError
-from edgepose.images import load_image
 from PIL import Image
 
+from edgepose.errors import ImageError
+from edgepose.image import load_image
 from tests.conftest import pose_xy
 from tests.test_cli import Cli, cli_env, json_lines
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from edgepose import device_info
-from edgepose.bench import BenchOptions, generated_frame, run_bench
-from edgepose.bench_schema import RUN_SCHEMA, SCHEMA, STAGES, STAT_KEYS
-from edgepose.device_info import ThermalState, was_throttled
-from edgepose.measure import percentile, summarize
-from edgepose.registry import REGISTRY
 
+from edgepose.assets.registry import REGISTRY
+from edgepose.bench import device_info
+from edgepose.bench.device_info import ThermalState, was_throttled
+from edgepose.bench.measure import percentile, summarize
+from edgepose.bench.runner import BenchOptions, generated_frame, run_bench
+from edgepose.bench.schema import RUN_SCHEMA, SCHEMA, STAGES, STAT_KEYS
 from tests.conftest import DATA_DIR
 
 PHOTO = DATA_DIR / "coco" / "000000000785.jpg"  # one person

@@ -19,15 +19,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 import typer
-from edgepose import bench_db
-from edgepose.bench_chart import bar_label, plot_latency
-from edgepose.bench_db import CONFIG_KEY, CSV_COLUMNS, SCHEMA_VERSION, ResultsDB, default_db_path, export_csv
-from edgepose.bench_schema import RUN_SCHEMA
-from edgepose.cli_bench_results import compare_command, export_command, import_command
-from edgepose.errors import EdgeposeError
 from PIL import Image
 from typer.testing import CliRunner
 
+from edgepose.bench import db as bench_db
+from edgepose.bench.chart import bar_label, plot_latency
+from edgepose.bench.db import CONFIG_KEY, CSV_COLUMNS, SCHEMA_VERSION, ResultsDB, default_db_path, export_csv
+from edgepose.bench.schema import RUN_SCHEMA
+from edgepose.cli.bench_results import compare_command, export_command, import_command
+from edgepose.errors import EdgeposeError
 from tests.bench_samples import sample_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_default_db_path_honours_the_environment(monkeypatch: pytest.MonkeyPatch
 _WRITER = """
 import sys, uuid
 sys.path.insert(0, sys.argv[2])
-from edgepose.bench_db import ResultsDB
+from edgepose.bench.db import ResultsDB
 from tests.bench_samples import sample_run
 template = sample_run(models=tuple(f"model-{i:04d}" for i in range(700)), threads=(1, 2, 4))
 with ResultsDB(sys.argv[1]) as db:

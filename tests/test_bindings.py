@@ -9,11 +9,12 @@ import types
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper
+
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import TensorSpec, dequantize, open_backend, to_input_dtype
 from edgepose.bindings.tflite_file import custom_ops, is_edgetpu_model
 from edgepose.errors import BackendError, ModelError
-from onnx import TensorProto, helper
 
 
 def test_litert_is_the_default_and_exposes_specs(movenet_path):
@@ -179,8 +180,8 @@ def test_onnx_run_batch_is_one_call_only_with_a_symbolic_batch(tmp_path, batch_d
     ],
 )
 def test_tflite_run_batch_matches_one_invoke_per_crop(model_dir, name, batchable):
+    from edgepose.assets.registry import REGISTRY
     from edgepose.bindings import open_backend
-    from edgepose.registry import REGISTRY
 
     backend = open_backend(model_dir / REGISTRY[name].filename, "litert", threads=2)
     spec = backend.inputs[0]
@@ -198,8 +199,8 @@ def test_tflite_run_batch_matches_one_invoke_per_crop(model_dir, name, batchable
 
 def test_a_batch_the_runtime_refuses_falls_back_to_a_loop_and_stays_usable(model_dir):
     # Delegates such as the Edge TPU's can refuse a batch > 1 when tensors are allocated.
+    from edgepose.assets.registry import REGISTRY
     from edgepose.bindings import open_backend
-    from edgepose.registry import REGISTRY
 
     backend = open_backend(model_dir / REGISTRY["blazepose-full"].filename, "litert", threads=2)
     interp = backend._interp

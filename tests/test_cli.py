@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from edgepose.registry import DEFAULT_MODEL, REGISTRY
 from PIL import Image
 
+from edgepose.assets.registry import DEFAULT_MODEL, REGISTRY
 from tests.conftest import DATA_DIR, gt_for, oks
 
 FRAME_KEYS = ["source", "frame", "width", "height", "model", "poses", "timings_ms"]

@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS, BLAZEPOSE_TO_COCO17
-from edgepose.coco_eval import (
+
+from edgepose.errors import EdgeposeError
+from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
+from edgepose.eval.coco import (
     COMPARE_SCHEMA,
     SCHEMA,
     CompareResult,
@@ -28,11 +30,9 @@ from edgepose.coco_eval import (
     run_evaluation,
     score_poses,
 )
-from edgepose.data import COCO17_KEYPOINTS, Keypoint, Pose
-from edgepose.errors import EdgeposeError
-from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
-from edgepose.images import load_image
-
+from edgepose.image import load_image
+from edgepose.keypoints import BLAZEPOSE33_KEYPOINTS, BLAZEPOSE_TO_COCO17, COCO17_KEYPOINTS
+from edgepose.results import Keypoint, Pose
 from tests.conftest import DATA_DIR
 
 COCO_DIR = DATA_DIR / "coco"
@@ -241,7 +241,7 @@ def test_a_corrupt_image_fails_the_whole_evaluation(movenet, coco_copy: Path):
 APP = (
     "import sys, typer\n"
     "if sys.argv[1] == '--no-pycocotools': sys.modules['pycocotools'] = None; del sys.argv[1]\n"
-    "from edgepose.cli_eval import eval_command\n"
+    "from edgepose.cli.eval import eval_command\n"
     "app = typer.Typer(add_completion=False); app.command()(eval_command); app()\n"
 )
 

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edgepose.assets.metadata import ModelMetadata, Normalization, load_metadata, read_metadata
+from edgepose.assets.registry import REGISTRY
 from edgepose.bindings import Backend, TensorSpec, open_backend
-from edgepose.blazepose import BlazePoseLandmark
-from edgepose.blazepose_detector import BlazePoseDetector
 from edgepose.converters import metadata as converter
 from edgepose.converters.metadata import embed_metadata, embed_onnx_metadata, embed_tflite_metadata, make_metadata
 from edgepose.errors import ModelError
-from edgepose.images import load_image
-from edgepose.model_metadata import ModelMetadata, Normalization, load_metadata, read_metadata
-from edgepose.movenet import MoveNetSinglePose
-from edgepose.preprocess import Roi, SquareRoi
-from edgepose.registry import REGISTRY
-
+from edgepose.geometry import Roi, SquareRoi
+from edgepose.image import load_image
+from edgepose.models.blazepose import BlazePoseLandmark
+from edgepose.models.movenet import MoveNetSinglePose
+from edgepose.models.person_detector import BlazePoseDetector
 from tests.test_bad_input import assert_one_error_line
 from tests.test_cli import Cli, cli_env, json_lines
 
@@ -246,8 +246,8 @@ def test_landmark_outputs_are_found_by_shape(landmark_path, one_person_photo):
     for order in (None, [4, 3, None, 1, 2, 0]):
         backend = open_backend(landmark_path, "litert", threads=1)
         model = BlazePoseLandmark(backend if order is None else Reordered(backend, order))
-        outputs = model.backend.run_batch(model.crop(rgb, [roi, roi]))
-        results.append(model.estimate_batch(outputs, [roi, roi], rgb.shape[1], rgb.shape[0]))
+        outputs = model.backend.run_batch(model.preprocess(rgb, [roi, roi]))
+        results.append(model.decode(outputs, [roi, roi], rgb.shape[1], rgb.shape[0]))
     for (ka, sa, ra), (kb, sb, rb) in zip(*results, strict=True):
         assert np.array_equal(ka, kb) and sa == sb and ra == rb
     assert results[0][0][1] > 0.9  # the person is there: the comparison is not between two empty crops
@@ -258,16 +258,17 @@ def test_detector_and_movenet_outputs_are_found_by_shape(detector_path, movenet_
     plain = BlazePoseDetector(open_backend(detector_path, "litert", threads=1))
     swapped = BlazePoseDetector(Reordered(open_backend(detector_path, "litert", threads=1), [1, 0]))
     roi = Roi.letterbox_to(rgb.shape[1], rgb.shape[0], 1, 1)
-    a = plain.decode(plain.backend.run(plain.crop(rgb, [roi])), roi)
-    b = swapped.decode(swapped.backend.run(swapped.crop(rgb, [roi])), roi)
+    a = plain.decode(plain.backend.run(plain.preprocess(rgb, [roi])), [roi])
+    b = swapped.decode(swapped.backend.run(swapped.preprocess(rgb, [roi])), [roi])
     assert len(a) >= 1 and [p.score for p in a] == [p.score for p in b]
     assert all(np.array_equal(p.keypoints, q.keypoints) for p, q in zip(a, b))
     movenet = MoveNetSinglePose(Reordered(open_backend(movenet_path, "litert", threads=1), [None, 0]))
     square = SquareRoi.letterbox(rgb.shape[1], rgb.shape[0])
-    kps = movenet.decode(movenet.backend.run(movenet.preprocess(rgb, square)), square, rgb.shape[1], rgb.shape[0])
+    outputs = movenet.backend.run(movenet.preprocess(rgb, [square]))
+    kps = movenet.decode(outputs, [square], rgb.shape[1], rgb.shape[0])[0].keypoints
     reference = MoveNetSinglePose(open_backend(movenet_path, "litert", threads=1))
-    outputs = reference.backend.run(reference.preprocess(rgb, square))
-    expected = reference.decode(outputs, square, rgb.shape[1], rgb.shape[0])
+    outputs = reference.backend.run(reference.preprocess(rgb, [square]))
+    expected = reference.decode(outputs, [square], rgb.shape[1], rgb.shape[0])[0].keypoints
     assert np.array_equal(kps, expected)
 
 
@@ -276,37 +277,37 @@ def test_normalization_comes_from_metadata_and_defaults_are_unchanged(tmp_path, 
     roi = Roi(40.0, 30.0, 80.0, 80.0)
     float_in = TensorSpec("input", (1, 192, 192, 3), F32)
     movenet = MoveNetSinglePose(FakeBackend([float_in], [TensorSpec("o", (1, 1, 17, 3), F32)]))
-    (raw,) = movenet.crop(rgb, [roi])
-    pixels = movenet._batch[:1]
+    (raw,) = movenet.preprocess(rgb, [roi])
+    pixels = movenet._crops._batch[:1]
     assert np.array_equal(raw, pixels.astype(np.float32))  # float MoveNet: pixels as they are
     half = ModelMetadata(normalization=Normalization((127.5,) * 3, (127.5,) * 3))
     movenet = MoveNetSinglePose(FakeBackend([float_in], [TensorSpec("o", (1, 1, 17, 3), F32)]), metadata=half)
-    (x,) = movenet.crop(rgb, [roi])
+    (x,) = movenet.preprocess(rgb, [roi])
     assert x == pytest.approx((pixels.astype(np.float64) - 127.5) / 127.5, abs=1e-6)
 
     # BlazePose: the default is bit-identical to the hand-written pixels / 255 it replaced.
     landmarks = BlazePoseLandmark(open_backend(landmark_path, "litert", threads=1))
-    (x,) = landmarks.crop(rgb, [roi])
-    assert np.array_equal(x, landmarks._batch[:1].astype(np.float32) * (1.0 / 255.0))
+    (x,) = landmarks.preprocess(rgb, [roi])
+    assert np.array_equal(x, landmarks._crops._batch[:1].astype(np.float32) * (1.0 / 255.0))
     # ... and a converted file's metadata is read from the file itself.
     path = tmp_path / "landmarks_unit_range.tflite"
     embed_tflite_metadata(landmark_path, path, dict(landmark_meta(landmark_path),
                                                     normalization={"mean": [0, 0, 0], "std": [1, 1, 1]}))  # fmt: skip
     landmarks = BlazePoseLandmark(open_backend(path, "litert", threads=1))
-    (x,) = landmarks.crop(rgb, [roi])
-    assert np.array_equal(x, landmarks._batch[:1].astype(np.float32))
+    (x,) = landmarks.preprocess(rgb, [roi])
+    assert np.array_equal(x, landmarks._crops._batch[:1].astype(np.float32))
 
 
 def test_detector_default_normalization_is_unchanged(detector_path):
     rgb = np.random.default_rng(3).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     rois = [Roi.letterbox_to(120, 90, 1, 1), Roi(30.0, 30.0, 50.0, 50.0)]
     detector = BlazePoseDetector(open_backend(detector_path, "litert", threads=1))
-    (x,) = detector.crop(rgb, rois)
-    assert np.array_equal(x, detector._batch[:2].astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))
+    (x,) = detector.preprocess(rgb, rois)
+    assert np.array_equal(x, detector._crops._batch[:2].astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))
     unit = ModelMetadata(normalization=Normalization((0.0,) * 3, (255.0,) * 3))
     other = BlazePoseDetector(open_backend(detector_path, "litert", threads=1), metadata=unit)
-    (y,) = other.crop(rgb, rois)
-    assert y == pytest.approx(detector._batch[:2] / 255.0, abs=1e-6)
+    (y,) = other.preprocess(rgb, rois)
+    assert y == pytest.approx(detector._crops._batch[:2] / 255.0, abs=1e-6)
 
 
 @pytest.fixture(scope="module")

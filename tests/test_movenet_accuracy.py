@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from edgepose import PoseEstimator, PoseEstimatorOptions
-from edgepose.data import COCO17_KEYPOINTS
 from PIL import Image
 
+from edgepose import PoseEstimator, PoseEstimatorOptions
+from edgepose.keypoints import COCO17_KEYPOINTS
 from tests.conftest import gt_for, oks, pose_xy
 
 
@@ -105,6 +105,7 @@ def test_fast_path_falls_back_to_full_frame_when_person_leaves(estimator, one_pe
 
 def test_video_timestamps_must_increase(estimator, one_person_photo):
     import pytest
+
     from edgepose.errors import EdgeposeError
 
     estimator.reset()

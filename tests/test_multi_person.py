@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgepose import PoseEstimator
-from edgepose.blazepose import BLAZEPOSE33_KEYPOINTS, BLAZEPOSE_TO_COCO17, to_coco17
-from edgepose.data import COCO17_KEYPOINTS
-from edgepose.images import load_image
-from edgepose.movenet_multipose import decode_multipose, input_size_for
-from edgepose.preprocess import Roi
-from edgepose.tracking import box_iou
-from edgepose.video import VideoSource
 from PIL import Image
 
+from edgepose import PoseEstimator
+from edgepose.geometry import Roi
+from edgepose.image import load_image
+from edgepose.io.video import VideoSource
+from edgepose.keypoints import BLAZEPOSE33_KEYPOINTS, BLAZEPOSE_TO_COCO17, COCO17_KEYPOINTS, to_coco17
+from edgepose.models.movenet_multipose import decode_multipose, input_size_for
+from edgepose.tracking.tracker import box_iou
 from tests.conftest import DATA_DIR, gt_for, oks, pose_xy
 
 COCO_PHOTOS = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
@@ -294,13 +293,13 @@ def test_decode_multipose_undoes_the_letterbox_and_sorts_by_score():
     people = decode_multipose(out, roi, width, height)
 
     assert len(people) == 6
-    assert [s for _, s in people] == [0.75, 0.25, 0.0, 0.0, 0.0, 0.0]
-    kps, _ = people[0]
+    assert [s for _, s, _ in people] == [0.75, 0.25, 0.0, 0.0, 0.0, 0.0]
+    kps, _, _ = people[0]
     np.testing.assert_array_equal(kps[:, 0], 680 * (4 + k) / 64 - 20)  # 22.5, 33.125, ... not 640 * nx
     np.testing.assert_array_equal(kps[:, 1], 425 * (8 + 2 * k) / 64)
     np.testing.assert_allclose(kps[:, 2], 0.5 + k / 64)
     assert kps[0, :2].tolist() == [22.5, 53.125]
-    weak, _ = people[1]
+    weak, _, _ = people[1]
     np.testing.assert_array_equal(weak[:, :2], np.tile([0.0, 212.5], (17, 1)))
     # Empty rows decode to the padding corner (-20, 0), clipped into the frame.
     np.testing.assert_array_equal(people[2][0][:, :2], np.zeros((17, 2)))

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgepose import registry
+
+from edgepose.assets import tflite_edit
+from edgepose.assets.tflite_edit import cpu_posenet_model, strip_posenet_decoder
 from edgepose.bindings import TensorSpec, open_backend
 from edgepose.errors import ModelError
-from edgepose.images import load_image
-from edgepose.posenet import POSE_TREE, PoseNetMultiPose, decode_multiple_poses
-from edgepose.posenet_graph import cpu_posenet_model, strip_posenet_decoder
-from edgepose.preprocess import Roi
-
+from edgepose.geometry import Roi
+from edgepose.image import load_image
+from edgepose.models.posenet import POSE_TREE, PoseNetMultiPose, decode_multiple_poses
+from edgepose.pipelines.base import run_frame
+from edgepose.results import Timings
 from tests.conftest import DATA_DIR, gt_for, oks, pose_xy
 
 POSENET_FILE = "posenet_mobilenet_v1_075_481_641_quant_decoder.tflite"
@@ -35,7 +37,7 @@ def posenet_path(model_dir: Path) -> Path:
 def posenet(posenet_path: Path, tmp_path_factory: pytest.TempPathFactory) -> PoseNetMultiPose:
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry, "cache_dir", lambda: cache)
+        mp.setattr(tflite_edit, "cache_dir", lambda: cache)
         path, params = cpu_posenet_model(posenet_path)
     return PoseNetMultiPose(open_backend(path, "litert", threads=2), params)
 
@@ -45,7 +47,7 @@ def _sha256(path: Path) -> str:
 
 
 def test_stripped_model_runs_on_cpu_and_is_cached(posenet_path, tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(tflite_edit, "cache_dir", lambda: tmp_path)
     before = _sha256(posenet_path)
     path, params = cpu_posenet_model(posenet_path)
 
@@ -73,8 +75,13 @@ def test_non_posenet_files_are_refused(movenet_path, tmp_path):
     assert not (tmp_path / "out.tflite").exists()
 
 
+def detect(model, rgb):
+    """Everyone the model decodes in `rgb`, as the bottom-up pipeline runs it (before its duplicate check)."""
+    return run_frame(model, rgb, model.max_detections, Timings())
+
+
 def test_finds_all_four_people(posenet, coco):
-    people = posenet.detect(load_image(DATA_DIR / "coco" / "000000196141.jpg"))
+    people = detect(posenet, load_image(DATA_DIR / "coco" / "000000196141.jpg"))
     anns = [a for a in gt_for(coco, "000000196141.jpg") if a["num_keypoints"] >= 5]
     assert len(anns) == 4
     best = [max(range(len(people)), key=lambda i: oks(people[i][0], a)) for a in anns]
@@ -87,13 +94,13 @@ def test_mean_oks_on_coco_photos(posenet, coco):
     best = []
     for name in COCO_PHOTOS:
         rgb = load_image(DATA_DIR / "coco" / name)
-        people = posenet.detect(rgb)
-        for kps, _ in people:
+        people = detect(posenet, rgb)
+        for kps, _, _ in people:
             assert kps.shape == (17, 3)
             assert (kps[:, 0] >= 0).all() and (kps[:, 0] <= rgb.shape[1] - 1).all()
             assert (kps[:, 1] >= 0).all() and (kps[:, 1] <= rgb.shape[0] - 1).all()
-        assert [s for _, s in people] == sorted((s for _, s in people), reverse=True)
-        best += [max(oks(k, a) for k, _ in people) for a in gt_for(coco, name) if a["num_keypoints"] >= 5]
+        assert [s for _, s, _ in people] == sorted((s for _, s, _ in people), reverse=True)
+        best += [max(oks(k, a) for k, _, _ in people) for a in gt_for(coco, name) if a["num_keypoints"] >= 5]
     assert len(best) == 12
     assert np.mean(best) >= MEAN_OKS_FLOOR, best
 
@@ -148,7 +155,7 @@ def test_decode_maps_back_to_image_pixels():
     roi = Roi.letterbox_to(290, 226, 145, 113)
     people = estimator.decode([mid[None], logits[None], short[None]], roi, 290, 226)
     assert len(people) == 1
-    kps, _ = people[0]
+    kps, _, _ = people[0]
     # Input pixel centres sit at integers, image pixel centres at +0.5: x_image = 2 * (x_input + 0.5).
     np.testing.assert_allclose(kps[:, :2], 2 * (PART_XY + 0.5), atol=1e-9)
     np.testing.assert_allclose(kps[:, 2], PART_SCORE, rtol=1e-5)
@@ -158,7 +165,7 @@ def test_decode_maps_back_to_image_pixels():
 def test_posenet_given_by_path_works_like_the_registry_name(posenet_path, coco, tmp_path, monkeypatch, form):
     from edgepose import PoseEstimator
 
-    monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(tflite_edit, "cache_dir", lambda: tmp_path / "cache")
     model = tmp_path / "my_posenet.tflite"
     if form == "renamed Coral file":
         model.write_bytes(posenet_path.read_bytes())

@@ -6,9 +6,10 @@ import io
 import urllib.request
 
 import pytest
-from edgepose import registry
+
+from edgepose.assets import registry
+from edgepose.assets.registry import REGISTRY, resolve_model, sha256_of
 from edgepose.errors import ModelError
-from edgepose.registry import REGISTRY, resolve_model, sha256_of
 
 
 def test_registry_has_the_required_names():
@@ -74,6 +75,7 @@ def _serve(monkeypatch, payload: bytes) -> None:
 def test_download_is_verified_and_cached(tmp_path, monkeypatch, movenet_path):
     monkeypatch.setenv("EDGEPOSE_MODEL_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(registry, "BUNDLED_DIR", tmp_path / "nothing-bundled")
     _serve(monkeypatch, movenet_path.read_bytes())
     resolved = resolve_model("movenet-lightning-int8", download=True)
     assert resolved.path == tmp_path / "cache" / movenet_path.name
@@ -84,6 +86,7 @@ def test_download_is_verified_and_cached(tmp_path, monkeypatch, movenet_path):
 def test_download_with_wrong_bytes_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEPOSE_MODEL_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(registry, "BUNDLED_DIR", tmp_path / "nothing-bundled")
     _serve(monkeypatch, b"<html>not the model</html>")
     with pytest.raises(ModelError, match="does not match the pinned SHA-256"):
         resolve_model("movenet-lightning-int8", download=True)

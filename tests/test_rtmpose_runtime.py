@@ -8,18 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgepose.bindings import Backend, TensorSpec, dequantize, open_backend, to_input_dtype
-from edgepose.blazepose_detector import BlazePoseDetector, PersonDetection
-from edgepose.data import COCO17_KEYPOINTS, Timings
-from edgepose.errors import ModelError
-from edgepose.images import load_image
-from edgepose.model_metadata import ModelMetadata, Normalization
-from edgepose.pipelines import _file_family, _guess_family
-from edgepose.preprocess import Roi
-from edgepose.registry import resolve_model
-from edgepose.rtmpose import DEFAULT_NORMALIZATION, RTMPose, box_roi, decode_simcc, find_simcc_outputs
-from edgepose.topdown import PersonFinder, TopDownParams
 
+from edgepose.assets.metadata import ModelMetadata, Normalization
+from edgepose.assets.registry import ResolvedModel, resolve_model
+from edgepose.bindings import Backend, TensorSpec, dequantize, open_backend, to_input_dtype
+from edgepose.errors import ModelError
+from edgepose.geometry import Roi
+from edgepose.image import load_image
+from edgepose.keypoints import COCO17_KEYPOINTS
+from edgepose.models.base import PersonDetection
+from edgepose.models.families import recognise as _guess_family
+from edgepose.models.person_detector import BlazePoseDetector
+from edgepose.models.rtmpose import DEFAULT_NORMALIZATION, RTMPose, box_roi, decode_simcc, find_simcc_outputs
+from edgepose.pipelines.build import model_family
+from edgepose.pipelines.topdown import PersonFinder, TopDownParams
+from edgepose.results import Timings
 from tests.test_cli import Cli, cli_env, json_lines
 
 W, H, SPLIT, K = 192, 256, 2.0, 17
@@ -94,7 +97,7 @@ def test_peaks_map_back_to_the_image_points_they_came_from(layout, quantized):
     for k, (px, py) in enumerate(dots):
         rgb = np.zeros((300, 480, 3), np.uint8)
         rgb[py, px] = 255
-        (x,) = model.crop(rgb, [roi])
+        (x,) = model.preprocess(rgb, [roi])
         plane = (x[0, 0] if layout == "NCHW" else x[0, ..., 0]).astype(np.float32)
         assert plane.shape == (H, W)
         cy, cx = np.unravel_index(plane.argmax(), plane.shape)
@@ -103,7 +106,7 @@ def test_peaks_map_back_to_the_image_points_they_came_from(layout, quantized):
     outputs = [simcc_y, simcc_x]
     if quantized:
         outputs = [to_input_dtype(o, s) for o, s in zip(outputs, out_specs[::-1])]
-    ((kps, score, _),) = model.estimate_batch(outputs, [roi], 480, 300)
+    ((kps, score, _),) = model.decode(outputs, [roi], 480, 300)
     # The dot's centre is at pixel + 0.5; a crop pixel spans roi.height / H = 0.85 image pixels.
     err = np.abs(kps[:, :2] - (dots + 0.5))
     assert err.max() <= 0.5 * roi.height / H + 0.05, err.max()
@@ -114,14 +117,14 @@ def test_crop_normalizes_with_metadata_or_rtmpose_default_and_quantizes():
     rgb = np.full((40, 30, 3), (200, 100, 50), np.uint8)
     roi = Roi(15, 20, 30, 40)
     default = RTMPose(FakeBackend([image_input("NHWC")], simcc_specs()))
-    (x,) = default.crop(rgb, [roi])
+    (x,) = default.preprocess(rgb, [roi])
     expected = (np.array([200, 100, 50]) - DEFAULT_NORMALIZATION.mean) / DEFAULT_NORMALIZATION.std
     assert x.dtype == np.float32 and x.shape == (1, H, W, 3)
     assert x[0, 128, 96] == pytest.approx(expected, abs=1e-5)
     meta = ModelMetadata(normalization=Normalization((0.0, 0.0, 0.0), (255.0, 255.0, 255.0)))
     q_spec = image_input("NCHW", np.int8, 1 / 255, -128)
     quant = RTMPose(FakeBackend([q_spec], simcc_specs()), meta)
-    (q,) = quant.crop(rgb, [roi, roi])
+    (q,) = quant.preprocess(rgb, [roi, roi])
     assert q.dtype == np.int8 and q.shape == (2, 3, H, W)
     assert dequantize(q, q_spec)[1, :, 128, 96] == pytest.approx([200 / 255, 100 / 255, 50 / 255], abs=1 / 255)
 
@@ -173,7 +176,7 @@ def test_detection_and_tracking_rois_are_upright_3_to_4_person_boxes():
         ([image_input("NCHW")], simcc_specs(), ("rtmpose", "single")),
         ([image_input("NHWC", np.int8, 0.02, 0)], simcc_specs(np.int8, 0.01, 0)[::-1], ("rtmpose", "single")),
         ([TensorSpec("i", (1, 224, 224, 3), F32)],
-         [TensorSpec("s", (1, 2254, 1), F32), TensorSpec("r", (1, 2254, 12), F32)], ("blazepose", "detector")),
+         [TensorSpec("s", (1, 2254, 1), F32), TensorSpec("r", (1, 2254, 12), F32)], ("person-detector", "detector")),
         ([TensorSpec("i", (1, 256, 256, 3), F32)],
          [TensorSpec("p", (1, 1), F32), TensorSpec("l", (1, 195), F32)], ("blazepose", "single")),
         ([TensorSpec("i", (1, 481, 641, 3), F32)],
@@ -183,6 +186,10 @@ def test_detection_and_tracking_rois_are_upright_3_to_4_person_boxes():
 )  # fmt: skip
 def test_guess_family_without_metadata(inputs, outputs, expected):
     assert _guess_family(FakeBackend(inputs, outputs)) == expected
+
+
+def _file_family(path, backend):
+    return model_family(ResolvedModel(path, str(path), None), backend)
 
 
 def test_metadata_family_comes_before_the_tensors(tmp_path):
@@ -197,7 +204,8 @@ def test_metadata_family_comes_before_the_tensors(tmp_path):
     assert _file_family(path, backend) == ("rtmpose", "single")
     embed_onnx_metadata(path, path, make_metadata("blazepose-detector", "detector", (224, 224), "NHWC",
                                                   (127.5,) * 3, (127.5,) * 3, "d.tflite", "onnx-fp32"))  # fmt: skip
-    assert _file_family(path, backend) == ("blazepose-detector", "detector")
+    # The family's old name, as earlier converters wrote it, reads as today's.
+    assert _file_family(path, backend) == ("person-detector", "detector")
 
 
 # --- End to end: `edgepose run --model rtmpose.onnx` ------------------------------------------------
@@ -271,7 +279,6 @@ def test_edgepose_run_with_an_rtmpose_onnx_needs_no_other_flag(
     cli, tmp_path, one_person_photo, coco, layout, with_metadata
 ):
     from edgepose.converters.metadata import RTMPOSE_MEAN, RTMPOSE_STD, embed_onnx_metadata, make_metadata
-
     from tests.conftest import gt_for
 
     path = tmp_path / "rtmpose_synthetic.onnx"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgepose.data import COCO17_KEYPOINTS, FrameResult, Pose, Timings
-from edgepose.movenet import make_pose, torso_crop
-from edgepose.preprocess import RoiResampler, SquareRoi
-from edgepose.smoothing import OneEuroFilter, OneEuroParams
 from PIL import Image
+
+from edgepose.geometry import SquareRoi
+from edgepose.image import RoiResampler
+from edgepose.keypoints import COCO17_KEYPOINTS
+from edgepose.models.movenet import torso_crop
+from edgepose.results import FrameResult, Pose, Timings, make_pose
+from edgepose.tracking.one_euro import OneEuroFilter, OneEuroParams
 
 
 def test_one_euro_removes_jitter_at_rest():

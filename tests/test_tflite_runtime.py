@@ -7,10 +7,10 @@ import importlib.util
 
 import numpy as np
 import pytest
+
 from edgepose import PoseEstimator
 from edgepose.bindings import open_backend
 from edgepose.errors import BackendError
-
 from tests.conftest import gt_for, oks, pose_xy
 
 

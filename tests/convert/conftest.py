@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from edgepose.converters.convert import ConversionResult, ConvertOptions, convert
 
 MODEL_DIR = Path(os.environ.get("EDGEPOSE_MODEL_DIR", "../shared/models")).resolve()

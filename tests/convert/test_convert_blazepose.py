@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from edgepose.model_metadata import load_metadata
+
+from edgepose.assets.metadata import load_metadata
 
 from .conftest import BLAZEPOSE_DETECTOR, BLAZEPOSE_FULL
 

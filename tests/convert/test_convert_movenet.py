@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+
+from edgepose.assets.metadata import load_metadata
 from edgepose.bindings import open_backend
 from edgepose.converters.calibration import load_images, runtime_inputs
 from edgepose.converters.parity import compare
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
-from edgepose.model_metadata import load_metadata
-
 from tests.conftest import gt_for, oks
 
 from .conftest import CALIB, MOVENET_INT8

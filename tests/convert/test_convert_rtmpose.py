@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import torch
+
+from edgepose.assets.metadata import load_metadata
 from edgepose.bindings import open_backend
 from edgepose.converters.rtmpose_weights import rtmpose_from_checkpoint
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
-from edgepose.model_metadata import load_metadata
 
 from .conftest import RTMPOSE_DIR
 

@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edgepose.bindings import Backend, open_backend, to_input_dtype
-from edgepose.blazepose import BlazePoseLandmark
 from edgepose.converters import mixed_precision as mp
 from edgepose.converters.calibration import load_images, runtime_inputs
 from edgepose.converters.onnx_to_tflite import onnx_to_tflite
 from edgepose.converters.tflite_quantize import quantize_int8
 from edgepose.converters.tflite_to_onnx import to_float_onnx
-from edgepose.preprocess import Roi
+from edgepose.geometry import Roi
+from edgepose.models.blazepose import BlazePoseLandmark
 
 MAX_MEAN_PX = 1.5
 CLEAR_MARGIN = 0.2

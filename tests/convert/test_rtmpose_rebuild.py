@@ -15,6 +15,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import TensorProto, helper
+
 from edgepose.converters import sdk_zip
 from edgepose.converters.rtmpose_export import export_rtmpose_onnx
 from edgepose.converters.rtmpose_torch import VARIANTS, build_rtmpose
@@ -26,7 +28,6 @@ from edgepose.converters.rtmpose_weights import (
     rtmpose_from_checkpoint,
 )
 from edgepose.errors import ModelError
-from onnx import TensorProto, helper
 
 RTMPOSE_DIR = Path(os.environ.get("EDGEPOSE_MODEL_DIR", "../shared/models")).resolve().parent / "rtmpose"
 KEYS_TXT = RTMPOSE_DIR / "rtmpose_t_keys.txt"

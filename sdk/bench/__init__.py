@@ -1,0 +1,1 @@
+"""Latency on a device: `edgepose bench` (runner), its result schema, results DB, charts, device fingerprint."""

@@ -1,0 +1,413 @@
+"""`edgepose bench`: latency of the whole pipeline and of the raw invoke, per model, backend and threads.
+
+Every configuration is loaded first, then timed in interleaved rounds (config A, B, C, A, B, C, ...),
+so a change of load on a shared machine, or a board warming up, hits all configurations alike and the
+ratios between them (a thread sweep, int8 vs fp16) stay honest. Each round times, per configuration,
+a block of raw backend invokes on a real preprocessed input captured from the pipeline, then a block of
+whole frames: decode -> preprocess -> inference -> postprocess -> tracking.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgepose.assets.metadata import load_metadata
+from edgepose.assets.registry import REGISTRY, resolve_model, sha256_of
+from edgepose.bench.device_info import ThermalState, fingerprint, thermal_record, thermal_state
+from edgepose.bench.measure import peak_rss_mb, rss_mb, summarize
+from edgepose.bench.schema import SCHEMA, STAGES
+from edgepose.errors import BackendError, EdgeposeError
+from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
+from edgepose.image import is_image_file, load_image
+from edgepose.io.video import VideoSource, is_video_file
+from edgepose.pipelines.build import model_family
+
+GENERATED_SIZE = (640, 480)
+_FORMAT_PRECISION = {"tflite-int8": "int8", "tflite-fp16": "fp16", "tflite-fp32": "fp32", "onnx": "fp32",
+                     "onnx-int8": "int8"}  # fmt: skip
+
+
+@dataclass
+class BenchOptions:
+    """What to time. Each of models x backends x threads is one configuration, one result.
+
+    runs: timed frames per configuration (and as many raw invokes). duration_s: or time whole frames
+    of each configuration this long (the raw invokes then take about as long again); with both,
+    whichever ends first. stills: time each frame as a still
+    photo (no tracking, MoveNet's two-pass refine) instead of as a stream with the carried crop.
+    """
+
+    models: list[str]
+    backends: list[str] = field(default_factory=lambda: ["auto"])
+    threads: list[int | None] = field(default_factory=lambda: [None])
+    runs: int | None = 100
+    warmup: int = 10
+    duration_s: float | None = None
+    mode: str = "single"
+    input: Path | None = None
+    stills: bool = False
+    label: str | None = None
+    rounds: int = 5
+
+
+@dataclass
+class BenchFailure:
+    config: str
+    message: str
+
+
+@dataclass
+class BenchRun:
+    document: dict  # bench_schema.RUN_SCHEMA
+    failures: list[BenchFailure]
+    notes: list[str]
+
+
+# Frames ---------------------------------------------------------------------------------------------
+class _StillFrames:
+    """One encoded image, decoded again for every frame (the decode a camera JPEG would cost)."""
+
+    def __init__(self, data: bytes, name: str):
+        self.data, self.name = data, name
+        self.fps = 30.0
+
+    def next(self) -> tuple[float | None, np.ndarray]:
+        t0 = time.perf_counter()
+        with Image.open(io.BytesIO(self.data)) as im:
+            rgb = load_image(im)
+        return (time.perf_counter() - t0) * 1000, rgb
+
+
+class _VideoFrames:
+    """A video decoded frame by frame; at its end it starts again within the same stream, like a cut in a
+    camera feed: the pipeline keeps its tracks and finds the person again by its own fallback."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.wraps = 0
+        self._open()
+
+    def _open(self) -> None:
+        self.source = VideoSource.open_file(self.path)
+        self.fps = self.source.fps
+        self._it = self.source.frames()
+
+    def next(self) -> tuple[float | None, np.ndarray]:
+        """(decode ms, frame); None instead of a time for the first frame after a replay, which pays the
+        decoder's start-up: that frame still goes through the pipeline (tracking sees the cut) untimed."""
+        t0 = time.perf_counter()
+        try:
+            _, _, rgb = next(self._it)
+        except StopIteration:
+            self.wraps += 1
+            self._open()
+            _, _, rgb = next(self._it)
+            return None, rgb
+        return (time.perf_counter() - t0) * 1000, rgb
+
+
+def generated_frame() -> bytes:
+    """A fixed, person-free 640x480 JPEG: only for timing when the user gives no --input."""
+    w, h = GENERATED_SIZE
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 // w, y * 255 // h, (x + y) * 255 // (w + h)], axis=-1)
+    rgb = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _describe_input(path: Path | None) -> tuple[dict, Callable[[], object]]:
+    """The input record of the result and a factory of independent frame sources (one per config)."""
+    if path is None:
+        data = generated_frame()
+        w, h = GENERATED_SIZE
+        return {"kind": "generated", "path": None, "width": w, "height": h, "frames": 1}, (
+            lambda: _StillFrames(data, "generated")
+        )
+    if path.is_dir():
+        raise EdgeposeError(f"{path}: --input is a directory; give one photo or video file")
+    if not path.is_file():
+        raise EdgeposeError(f"{path}: no such file")
+    if is_video_file(path):
+        # Count without keeping the frames: a long 1080p clip would not fit in a Pi's memory.
+        count, w, h = 0, 0, 0
+        for _, _, rgb in VideoSource.open_file(path).frames():
+            if count == 0:
+                h, w = rgb.shape[:2]
+            count += 1
+        return {"kind": "video", "path": str(path), "width": w, "height": h, "frames": count}, (
+            lambda: _VideoFrames(path)
+        )
+    if not is_image_file(path):
+        raise EdgeposeError(f"{path}: --input must be an image or a video file")
+    rgb = load_image(path)  # refuses corrupt, truncated, absurd or non-image files with one line
+    data = path.read_bytes()
+    h, w = rgb.shape[:2]
+    return {"kind": "image", "path": str(path), "width": w, "height": h, "frames": 1}, (
+        lambda: _StillFrames(data, path.name)
+    )
+
+
+# Configurations ---------------------------------------------------------------------------------
+@dataclass
+class _Config:
+    model: str
+    backend: str
+    threads: int | None
+    est: PoseEstimator
+    frames: object
+    stills: bool
+    invoke_inputs: list[np.ndarray] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    poses: int = 0
+    stream_ms: float = 0.0
+    model_rss_mb: float = 0.0
+    thermal_before: ThermalState | None = None
+    thermal_readings: list[ThermalState] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} [{self.backend}, {self.threads or 'default'} threads]"
+
+    def frame(self) -> bool:
+        """One whole frame, its stage times appended to the samples; False when it was not timed."""
+        decode_ms, rgb = self.frames.next()
+        t0 = time.perf_counter()
+        if self.stills:
+            result = self.est.estimate_frame(rgb)
+        else:
+            self.stream_ms += 1000.0 / self.frames.fps
+            result = self.est.estimate_video_frame(rgb, self.stream_ms)
+        if decode_ms is None:
+            return False
+        total = decode_ms + (time.perf_counter() - t0) * 1000
+        t = result.timings
+        for stage, ms in zip(STAGES, (decode_ms, t.preprocess, t.inference, t.postprocess, t.tracking)):
+            self.samples[stage].append(ms)
+        self.samples["pipeline"].append(total)
+        self.poses += len(result.poses)
+        return True
+
+    def invoke(self) -> None:
+        t0 = time.perf_counter()
+        self.est.backend.run(self.invoke_inputs)
+        self.samples["invoke"].append((time.perf_counter() - t0) * 1000)
+
+
+def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames) -> _Config:
+    frames = make_frames()  # the decoder's buffers are the input's cost, not the model's
+    rss0 = rss_mb()
+    est = PoseEstimator.create_from_options(PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend,
+                                                                 threads=threads))  # fmt: skip
+    cfg = _Config(model, backend, threads, est, frames, opts.stills)
+    cfg.samples = {k: [] for k in ("invoke", "pipeline", *STAGES)}
+    _capture_invoke_input(cfg, opts.warmup)
+    for k in cfg.samples:
+        cfg.samples[k].clear()
+    cfg.poses = 0
+    rss1 = rss_mb()
+    cfg.model_rss_mb = round(rss1 - rss0, 1) if rss0 is not None and rss1 is not None else 0.0
+    return cfg
+
+
+def _capture_invoke_input(cfg: _Config, warmup: int) -> None:
+    """Warm up through the pipeline while listening to what it feeds the pose model: the invoke benchmark
+    then runs on a real preprocessed crop, not on zeros (quantized models can be faster on zeros)."""
+    backend = cfg.est.backend
+
+    def record(inputs) -> None:
+        # Top-down pipelines batch the people of a frame; the invoke is timed for one person (batch 1).
+        cfg.invoke_inputs = [np.array(x[:1], copy=True) for x in inputs]
+
+    with backend.listening(record):
+        for _ in range(warmup):
+            cfg.frame()
+    if not cfg.invoke_inputs:
+        cfg.warnings.append("the pose model never ran during warm-up (nobody found): invoke timed on zeros")
+        cfg.invoke_inputs = [np.zeros(s.shape, s.dtype) for s in backend.inputs]
+    for _ in range(max(1, warmup // 2)):
+        cfg.invoke()
+
+
+# The run ----------------------------------------------------------------------------------------
+def _block_sizes(runs: int | None, rounds: int) -> list[int | None]:
+    if runs is None:
+        return [None] * rounds
+    rounds = max(1, min(rounds, runs))
+    return [runs // rounds + (i < runs % rounds) for i in range(rounds)]
+
+
+def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = None,
+              on_config: Callable[[str], None] | None = None) -> BenchRun:  # fmt: skip
+    """Time every configuration; `progress(fraction_done)` after each block."""
+    if opts.mode not in MODES:
+        raise EdgeposeError(f"unknown --mode {opts.mode!r}; choose single or multi")
+    if opts.runs is None and opts.duration_s is None:
+        raise EdgeposeError("give --runs or --duration")
+    if (opts.runs is not None and opts.runs < 1) or (opts.duration_s is not None and opts.duration_s <= 0):
+        raise EdgeposeError("--runs and --duration must be positive")
+    if opts.warmup < 1:
+        raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
+    input_record, make_frames = _describe_input(opts.input)
+    notes = []
+    if input_record["kind"] == "generated":
+        notes.append(f"no --input: timing a generated {input_record['width']}x{input_record['height']} frame with "
+                     "nobody in it; pass --input PHOTO|VIDEO for real frames")  # fmt: skip
+    failures: list[BenchFailure] = []
+    configs: list[_Config] = []
+    _preload_runtimes(opts)
+    for model in opts.models:
+        for backend in opts.backends:
+            for threads in opts.threads:
+                name = f"{model} [{backend}, {threads or 'default'} threads]"
+                if on_config:
+                    on_config(name)
+                try:
+                    configs.append(_open_config(model, backend, threads, opts, make_frames))
+                except EdgeposeError as e:
+                    failures.append(BenchFailure(name, str(e)))
+    blocks = _block_sizes(opts.runs, opts.rounds)
+    budget = opts.duration_s / len(blocks) if opts.duration_s is not None else math.inf
+    for cfg in configs:
+        cfg.thermal_before = thermal_state()
+    for i, block in enumerate(blocks):
+        for cfg in list(configs):
+            try:
+                _time_block(cfg, block, budget)
+            except EdgeposeError as e:
+                failures.append(BenchFailure(cfg.label, str(e)))
+                configs.remove(cfg)
+                continue
+            cfg.thermal_readings.append(thermal_state())
+        if progress:
+            progress((i + 1) / len(blocks))
+    results = [_result(cfg) for cfg in configs]
+    document = {
+        "schema": SCHEMA,
+        "run_id": uuid.uuid4().hex,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "edgepose_version": _version(),
+        "label": opts.label or fingerprint()["hostname"],
+        "device": fingerprint(),
+        "input": input_record,
+        "settings": {"runs": opts.runs, "warmup": opts.warmup, "duration_s": opts.duration_s, "mode": opts.mode,
+                     "stills": opts.stills},  # fmt: skip
+        "results": results,
+    }
+    wraps = [getattr(c.frames, "wraps", 0) for c in configs]
+    if input_record["kind"] == "video" and any(wraps):
+        notes.append(f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream; "
+                     "each replay is a cut the tracking has to follow, and its first frame (decoder start-up) "
+                     "runs untimed: a clip longer than --warmup + --runs times a plain stream")  # fmt: skip
+    return BenchRun(document, failures, notes)
+
+
+def _time_block(cfg: _Config, frames: int | None, budget_s: float) -> None:
+    n = 0
+    c0, w0 = time.process_time(), time.perf_counter()
+    while (frames is None or n < frames) and (n == 0 or time.perf_counter() - w0 < budget_s):
+        n += cfg.frame()
+    cfg.cpu_s += time.process_time() - c0
+    cfg.wall_s += time.perf_counter() - w0
+    cfg.est.backend.run(cfg.invoke_inputs)  # untimed: back to batch 1 after a batched frame re-allocates
+    for _ in range(n):
+        cfg.invoke()
+
+
+def _result(cfg: _Config) -> dict:
+    resolved = resolve_model(cfg.model)
+    backend = cfg.est.backend
+    spec = resolved.spec
+    family, _ = model_family(resolved, backend)
+    pipeline = summarize(cfg.samples["pipeline"])
+    return {
+        "model": resolved.name if spec else resolved.path.name,
+        "model_path": str(resolved.path),
+        "model_sha256": sha256_of(resolved.path),
+        "model_size_bytes": resolved.path.stat().st_size,
+        "family": family,
+        "precision": _precision(resolved, backend),
+        "backend": backend.name.split(" ")[0],
+        "delegate": "edgetpu" if backend.name.startswith("edgetpu") else None,
+        "detector": _detector(cfg.est),
+        "threads": int(backend.threads),
+        "mode": cfg.est.options.mode,
+        "frames": pipeline["n"],
+        "invoke_ms": summarize(cfg.samples["invoke"]),
+        "invoke_input_shapes": [list(x.shape) for x in cfg.invoke_inputs],
+        "pipeline_ms": pipeline,
+        "stages_ms": {s: summarize(cfg.samples[s]) for s in STAGES},
+        "fps": round(1000.0 / pipeline["mean"], 2) if pipeline["mean"] > 0 else 0.0,
+        "cpu_util": round(cfg.cpu_s / cfg.wall_s, 3) if cfg.wall_s > 0 else 0.0,
+        "peak_rss_mb": peak_rss_mb(),
+        "model_rss_mb": cfg.model_rss_mb,
+        "poses_per_frame": round(cfg.poses / pipeline["n"], 3),
+        "thermal": thermal_record(cfg.thermal_before, cfg.thermal_readings),
+        "warnings": cfg.warnings,
+    }
+
+
+def _detector(est: PoseEstimator) -> dict | None:
+    detector = est.backends.get("detector")
+    if detector is None or detector.path is None:
+        return None
+    path = Path(detector.path)
+    name = next((s.name for s in REGISTRY.values() if s.filename == path.name), path.name)
+    return {"model": name, "sha256": sha256_of(path), "size_bytes": path.stat().st_size}
+
+
+def _preload_runtimes(opts: BenchOptions) -> None:
+    """Import the inference runtimes before any configuration is loaded, so the first configuration's
+    model_rss_mb is its model's, not the runtime library's."""
+    from edgepose.bindings import litert, tflite_rt
+
+    def onnxruntime():
+        import onnxruntime  # noqa: F401
+
+    loaders = {"tflite-runtime": tflite_rt.interpreter_module, "onnxruntime": onnxruntime}
+    wanted = {loaders.get(b, litert.interpreter_module) for b in opts.backends}
+    if any(m.lower().endswith(".onnx") for m in opts.models):
+        wanted.add(onnxruntime)
+    for load in wanted:
+        try:
+            load()
+        except (BackendError, ImportError):
+            continue  # opening the model says what is missing
+
+
+def _precision(resolved, backend) -> str:
+    if resolved.spec is not None:
+        return resolved.spec.precision
+    meta = load_metadata(resolved.path)
+    if meta is not None and meta.format in _FORMAT_PRECISION:
+        return _FORMAT_PRECISION[meta.format]
+    if any(s.quantized for s in (*backend.inputs, *backend.outputs)):
+        return "int8"
+    stem = resolved.path.stem.lower()
+    for token, precision in (("int8", "int8"), ("fp16", "fp16"), ("float16", "fp16"), ("fp32", "fp32")):
+        if token in stem:
+            return precision
+    return "float"  # fp32 or fp16 weights: the file alone does not say which without parsing every tensor
+
+
+def _version() -> str:
+    try:
+        return version("edgepose")
+    except PackageNotFoundError:
+        return "unknown"

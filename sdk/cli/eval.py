@@ -1,0 +1,126 @@
+"""`edgepose eval`: COCO keypoint AP/AR and mean OKS of a model, or of two models side by side.
+
+Registered by the main app as `app.command("eval")(eval_command)`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edgepose.assets.registry import DEFAULT_MODEL
+from edgepose.bindings import BACKENDS
+from edgepose.cli.common import fail, stderr
+from edgepose.errors import EdgeposeError
+from edgepose.estimator import MODES, PoseEstimatorOptions
+from edgepose.eval.coco import CompareResult, evaluate, evaluate_compare, require_pycocotools
+from edgepose.io.atomic import atomic_output
+
+# COCO AP ranks predictions by score, so a low-scoring pose can only add recall at the tail of the
+# precision/recall curve, never lower the precision above it: a high floor would understate AP (the
+# usual detector protocol keeps everything above 0.05). Not 0: the mean OKS takes each person's best
+# match, and a floor keeps near-zero-score guesses from inflating it.
+DEFAULT_MIN_SCORE = 0.05
+# COCOeval's keypoint AP counts at most 20 detections per image (params.maxDets).
+DEFAULT_MAX_PEOPLE = 20
+
+
+def eval_command(
+    annotations: Path = typer.Option(..., "--annotations", help="COCO person-keypoints JSON (ground truth)."),
+    images: Path = typer.Option(..., "--images", help="Folder holding the images the annotations list."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
+    compare: str | None = typer.Option(
+        None, "--compare", help="A second model (name or path) on the same images; the table shows the delta."
+    ),
+    mode: str = typer.Option("single", "--mode", help="single | multi (multi-person photos need multi)"),
+    backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads."),
+    min_score: float = typer.Option(
+        DEFAULT_MIN_SCORE, "--min-score", min=0.0, help="Drop poses scoring below this (low keeps AP honest)."
+    ),
+    max_people: int = typer.Option(DEFAULT_MAX_PEOPLE, "--max-people", min=1, help="Poses per image (multi mode)."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the full result as JSON here ('-': stdout)."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+) -> None:
+    """COCO keypoint accuracy (AP, AP50, AP75, AR, mean OKS) of a model on annotated photos."""
+    if backend not in BACKENDS:
+        raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if mode not in MODES:
+        raise fail(f"unknown --mode {mode!r}; choose single or multi")
+
+    def options(name: str) -> PoseEstimatorOptions:
+        return PoseEstimatorOptions(model=name, mode=mode, backend=backend, threads=threads, smoothing=False,
+                                    min_pose_score=min_score, max_people=max_people)  # fmt: skip
+
+    try:
+        require_pycocotools()
+        with _progress() as progress:
+            if compare is None:
+                result: Any = evaluate(options(model), annotations, images, progress)
+            else:
+                result = evaluate_compare(options(model), options(compare), annotations, images, progress)
+    except EdgeposeError as e:
+        if debug:
+            traceback.print_exc()
+        raise fail(str(e)) from None
+
+    document = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+    # With the JSON on stdout the table moves to stderr, so that stdout parses as one document.
+    table_console = stderr if json_out == "-" else Console(width=None if sys.stdout.isatty() else 120)
+    if json_out == "-":
+        sys.stdout.write(document)
+        sys.stdout.flush()
+    elif json_out is not None:
+        try:
+            with atomic_output(json_out) as tmp:
+                tmp.write_text(document, encoding="utf-8")
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
+    _print_table(result, table_console)
+
+
+def _print_table(result: Any, console: Console) -> None:
+    runs = [result.model, result.compare] if isinstance(result, CompareResult) else [result]
+    first = runs[0]
+    table = Table(title=f"COCO keypoints: {first.images} images, {first.people} people ({first.mode} mode)")
+    table.add_column("metric")
+    for r in runs:
+        table.add_column(r.model, justify="right")
+    if len(runs) == 2:
+        table.add_column("delta", justify="right")
+    labels = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ar": "AR", "mean_oks": "mean OKS"}
+    for key, label in labels.items():
+        row = [label] + [f"{getattr(r, key):.4f}" for r in runs]
+        if len(runs) == 2:
+            row.append(f"{result.delta[key]:+.4f}")
+        table.add_row(*row)
+    table.add_row("poses found", *[str(r.predictions) for r in runs], *([""] if len(runs) == 2 else []))
+    table.add_row("s / image", *[f"{r.seconds_per_image:.3f}" for r in runs], *([""] if len(runs) == 2 else []))
+    console.print(table)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A bar on stderr when it is a terminal; nothing in pipes and logs."""
+    if not stderr.is_terminal:
+        yield None
+        return
+    bar = Progress(TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=stderr, transient=True)  # fmt: skip
+    task = bar.add_task("images", total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield advance

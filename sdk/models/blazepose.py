@@ -1,0 +1,90 @@
+"""BlazePose GHUM full landmark model: 33 keypoints from a rotated person ROI.
+
+Model facts (mediapipe/modules/pose_landmark): 256x256 RGB crop of the ROI, floats in [0, 1] (or the
+normalization in the file's edgepose metadata); one output holds 39 landmarks x (x, y, z, visibility,
+presence) in crop pixels, visibility and presence as logits; landmarks 33 and 34 are the hip centre
+and a body-circle point, from which MediaPipe's tracking mode derives the next frame's ROI exactly as
+from a detection; another (one value per image) is the probability that a person is in the crop at
+all. Outputs are found by their sizes (195 and 1 per image), never by position: int8 conversion
+reorders them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgepose.bindings import Backend, dequantize, to_input_dtype
+from edgepose.errors import ModelError
+from edgepose.geometry import Roi, clip_to_frame, normalize_radians
+from edgepose.keypoints import BLAZEPOSE33
+from edgepose.models.base import CropBuffer, Estimate, PersonDetection, model_metadata, per_image
+from edgepose.models.families import FAMILIES
+
+NUM_LANDMARKS = 39
+PRESENCE_THRESHOLD = 0.5  # MediaPipe's min_tracking_confidence default
+ROI_SCALE = 1.25  # MediaPipe's pose_detection_to_roi: the body circle's square, enlarged by 1.25
+INPUT_NORMALIZATION = FAMILIES["blazepose"].normalization  # pixels / 255
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
+
+
+class BlazePoseLandmark:
+    """Rotated person ROIs through the landmark model, batched when the backend allows (a CropModel)."""
+
+    keypoint_layout = BLAZEPOSE33
+    keypoint_names = BLAZEPOSE33.keypoints
+
+    def __init__(self, backend: Backend, metadata=None):
+        """`metadata`: the model file's edgepose metadata; None reads it from the backend's file."""
+        inp = backend.inputs[0]
+        sizes = [per_image(o.shape) for o in backend.outputs]
+        if len(inp.shape) != 4 or inp.shape[3] != 3 or NUM_LANDMARKS * 5 not in sizes or 1 not in sizes:
+            raise ModelError(
+                f"not a BlazePose landmark model: input {inp.shape}, outputs {[o.shape for o in backend.outputs]}"
+            )
+        self._landmarks_out = sizes.index(NUM_LANDMARKS * 5)
+        self._presence_out = sizes.index(1)
+        metadata = model_metadata(backend, metadata)
+        self._normalization = (metadata.normalization if metadata else None) or INPUT_NORMALIZATION
+        self.backend = backend
+        self.input_size = inp.shape[1]
+        self._crops = CropBuffer(self.input_size, self.input_size)
+        self._in_spec = inp
+
+    def roi_for_detection(self, person: PersonDetection) -> Roi:
+        return person.roi(rotate=True, scale=ROI_SCALE)
+
+    def preprocess(self, rgb: np.ndarray, rois: list[Roi]) -> list[np.ndarray]:
+        return [to_input_dtype(self._normalization.apply(self._crops.fill(rgb, rois)), self._in_spec)]
+
+    def decode(self, outputs: list[np.ndarray], rois: list[Roi], width: int, height: int) -> list[Estimate]:
+        """Per ROI: 33x3 (x, y, visibility) in image pixels, the presence probability as the pose score,
+        and the next frame's ROI from the landmarks' alignment points (None when nobody is present)."""
+        raw = dequantize(outputs[self._landmarks_out], self.backend.outputs[self._landmarks_out])
+        raw = raw.reshape(len(rois), NUM_LANDMARKS, 5).astype(np.float64)
+        presence = dequantize(outputs[self._presence_out], self.backend.outputs[self._presence_out])
+        presence = presence.reshape(len(rois)).astype(np.float64)
+        results = []
+        for i, roi in enumerate(rois):
+            n = raw[i] / self.input_size
+            kps = roi.to_pixels(n[:, 0], n[:, 1], _sigmoid(raw[i, :, 3]), width, height, clip=False)
+            next_roi = tracking_roi(kps[33], kps[34])  # from the unclipped auxiliary points
+            body = clip_to_frame(kps[:33], width, height)
+            p = float(presence[i])
+            results.append(Estimate(body, p, next_roi if p >= PRESENCE_THRESHOLD else None))
+        return results
+
+
+def tracking_roi(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi | None:
+    """Next frame's ROI from the two auxiliary landmarks (MediaPipe's pose_landmarks_to_roi)."""
+    dx, dy = circle_point[0] - hip_centre[0], circle_point[1] - hip_centre[1]
+    radius = math.hypot(dx, dy)
+    if radius < 2.0:
+        return None
+    side = 2.0 * radius * ROI_SCALE
+    rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
+    return Roi(float(hip_centre[0]), float(hip_centre[1]), side, side, rotation)

@@ -1,0 +1,91 @@
+"""From a resolved model and the options to a running pipeline, through the family table.
+
+The model's (family, task) comes from the registry, else the file's edgepose metadata (written by the
+converters), else its tensors; the table then says which model class runs it and which pipeline each
+mode uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgepose.assets.metadata import ModelMetadata, load_metadata
+from edgepose.assets.registry import ResolvedModel, resolve_model
+from edgepose.bindings import Backend, open_backend
+from edgepose.errors import ModelError
+from edgepose.models.families import family, pipeline_kind, recognise, recognise_file
+from edgepose.pipelines.base import Pipeline
+from edgepose.pipelines.bottomup import BottomUp
+from edgepose.pipelines.single_crop import SingleCrop
+from edgepose.pipelines.topdown import PersonFinder, TopDown, TopDownParams
+
+if TYPE_CHECKING:
+    from edgepose.options import PoseEstimatorOptions
+
+NEVER = 1 << 30
+DETECTOR_MODEL = "blazepose-detector"
+
+
+def open_model(resolved: ResolvedModel, backend_name: str, threads: int | None) -> tuple[Backend, dict]:
+    """The backend for a pose model file, and what its model class needs besides it. A family may first
+    turn the file into one a stock runtime runs (Coral's PoseNet: its decoder op cut, in a cached copy)."""
+    spec = resolved.spec
+    path, extra = resolved.path, {}
+    fam = spec.family if spec is not None else recognise_file(path)
+    if fam is not None:
+        path, extra = family(fam).runnable(path)
+    backend = open_backend(path, backend_name, threads, cpu_model=spec.cpu_equivalent if spec else None)
+    return backend, extra
+
+
+def model_family(resolved: ResolvedModel, backend: Backend) -> tuple[str, str]:
+    """(family, task): the registry's, else the file's metadata, else recognised by its tensors."""
+    spec = resolved.spec
+    if spec is not None:
+        return spec.family, spec.task
+    meta = _metadata(resolved.path)
+    if meta is not None and meta.family is not None:
+        fam = family(meta.family)
+        return fam.name, meta.task or fam.default_task
+    return recognise(backend)
+
+
+def build_pipeline(
+    resolved: ResolvedModel, backend: Backend, options: PoseEstimatorOptions, extra: dict | None = None
+) -> Pipeline:
+    """The pipeline for this model and the options' mode (options not valid for it are refused)."""
+    from edgepose.options import check_options
+
+    fam_name, task = model_family(resolved, backend)
+    kind = pipeline_kind(fam_name, task, options.mode, resolved.name)
+    check_options(options, kind, resolved.name)
+    fam = family(fam_name)
+    model = fam.model_class(task)(backend, **(extra or {}))
+    people = 1 if options.mode == "single" else options.max_people
+    if kind == "single-crop":
+        return SingleCrop(model, options.min_pose_score, options.refine_stills, options.roi_tracking)
+    if kind == "bottom-up":
+        return BottomUp(model, people, options.min_pose_score)
+    params = TopDownParams(max_people=people, min_pose_score=options.min_pose_score,
+                           refine_stills=options.refine_stills, carry_crops=options.roi_tracking)  # fmt: skip
+    if options.mode == "single":
+        params.redetect_every = NEVER  # MediaPipe's tracking mode: the detector only when lost
+    detector = open_detector(options.backend, options.threads)
+    return TopDown(PersonFinder(detector, params.tile_fraction, params.detection_score), model, params)
+
+
+def open_detector(backend_name: str, threads: int | None):
+    """The person detector of top-down pipelines: a CPU TFLite model whatever runs the pose model
+    (ONNX Runtime, an Edge TPU)."""
+    runtime = backend_name if backend_name in ("litert", "tflite-runtime") else "auto"
+    resolved = resolve_model(DETECTOR_MODEL)
+    fam = family(resolved.spec.family)
+    return fam.model_class("detector")(open_backend(resolved.path, runtime, threads))
+
+
+def _metadata(path: Path) -> ModelMetadata | None:
+    try:
+        return load_metadata(path)
+    except ModelError:
+        return None  # unreadable now: open_backend read it a moment ago, so let the model code say why
