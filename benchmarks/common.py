@@ -6,12 +6,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from edgepose.bench.device_info import fingerprint
 from edgepose.bench.measure import summarize
+from edgepose.eval.coco import oks
 
-__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "pingpong", "stats"]
+__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "oks", "pingpong", "pose_xy", "stats"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pose_xy(pose) -> np.ndarray:
+    """Kx2 pixel coordinates of a Pose."""
+    return np.array([(k.x, k.y) for k in pose.keypoints])
 
 
 def stats(xs: list[float]) -> dict:

@@ -47,18 +47,43 @@ def main() -> None:
                 continue
             for fmt in formats:
                 out = Path(tmp) / f"{source.stem}-{fmt}{'.onnx' if fmt.startswith('onnx') else '.tflite'}"
-                opts = ConvertOptions(source=source, to=fmt, output=out, calib=SHARED_DATA, progress=lambda m: None,
-                                      mixed_precision=source.stem not in NO_SEARCH)  # fmt: skip
+                opts = ConvertOptions(
+                    source=source,
+                    to=fmt,
+                    output=out,
+                    calib=SHARED_DATA,
+                    progress=lambda m: None,
+                    mixed_precision=source.stem not in NO_SEARCH,
+                )
                 try:
                     report = convert(opts).report.to_json()
                 except EdgeposeError as e:
                     report = {"source": str(source), "format": fmt, "error": str(e)}
                 rows.append(report)
-                print(json.dumps({k: report.get(k) for k in ("source", "format", "mean_px_err", "max_px_err",
-                                  "mean_oks", "presence_flips", "size_bytes", "invoke_ms", "passed", "error")}
-                                 | {"s": report.get("extra", {}).get("conversion_s"),
-                                    "float_layers": len(report.get("extra", {}).get("float_layers", []) or [])}),
-                      flush=True)  # fmt: skip
+                print(
+                    json.dumps(
+                        {
+                            k: report.get(k)
+                            for k in (
+                                "source",
+                                "format",
+                                "mean_px_err",
+                                "max_px_err",
+                                "mean_oks",
+                                "presence_flips",
+                                "size_bytes",
+                                "invoke_ms",
+                                "passed",
+                                "error",
+                            )
+                        }
+                        | {
+                            "s": report.get("extra", {}).get("conversion_s"),
+                            "float_layers": len(report.get("extra", {}).get("float_layers", []) or []),
+                        }
+                    ),
+                    flush=True,
+                )
     result = {"machine": fingerprint(), "calibration": str(SHARED_DATA), "conversions": rows}
     out = Path(__file__).parent / "results" / f"conversions_{args.label}.json"
     out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")

@@ -13,20 +13,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import SHARED_DATA as DATA_DIR
+from common import oks, pose_xy
 
 from edgepose import PoseEstimator
 from edgepose.geometry import SquareRoi
 from edgepose.image import load_image
-from edgepose.models.movenet import torso_crop
+from edgepose.pipelines.base import run_crops
 from edgepose.results import Timings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import DATA_DIR, oks, pose_xy  # noqa: E402
 
 
 def main() -> int:
     coco = json.loads((DATA_DIR / "coco" / "test_coco.json").read_text())
     est = PoseEstimator.create_from_model("movenet-lightning-int8")
+    model = est.pipeline.model  # the single-crop pipeline's MoveNet, run on chosen crops below
     rows = {}
     for img in coco["images"]:
         anns = [a for a in coco["annotations"] if a["image_id"] == img["id"] and a["num_keypoints"] > 0]
@@ -34,11 +34,12 @@ def main() -> int:
         h, w = rgb.shape[:2]
         row = {}
         for name, roi in (("letterbox", SquareRoi.letterbox(w, h)), ("center_crop", SquareRoi.center_crop(w, h))):
-            kps = est._run(rgb, roi, Timings())
+            (found,) = run_crops(model, rgb, [roi], Timings())
+            kps = found.keypoints
             row[name] = round(max(oks(kps[:, :2], a) for a in anns), 3)
             if name == "letterbox":
-                crop = torso_crop(kps, w, h)
-                refined = est._run(rgb, crop, Timings()) if crop is not None else kps
+                crop = found.roi  # MoveNet's torso crop
+                refined = run_crops(model, rgb, [crop], Timings())[0].keypoints if crop is not None else kps
                 row["letterbox_then_crop"] = round(max(oks(refined[:, :2], a) for a in anns), 3)
         row["estimate (default)"] = round(max(oks(pose_xy(p), a) for a in anns for p in est.estimate(rgb)), 3)
         rows[img["file_name"]] = row

@@ -131,8 +131,11 @@ def _agreement(mp, est: PoseEstimator, frames: list[np.ndarray], fps: float) -> 
     if not dists:
         return {"frames_compared": 0}
     d = np.concatenate(dists)
-    return {"frames_compared": len(dists), "mean_pct_of_long_side": round(float(d.mean()), 3),
-            "max_pct_of_long_side": round(float(d.max()), 3)}  # fmt: skip
+    return {
+        "frames_compared": len(dists),
+        "mean_pct_of_long_side": round(float(d.mean()), 3),
+        "max_pct_of_long_side": round(float(d.max()), 3),
+    }
 
 
 def _accuracy(mp, coco_dir: Path) -> dict:

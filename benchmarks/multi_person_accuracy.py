@@ -17,14 +17,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA, fingerprint
+from common import SHARED_DATA, fingerprint, oks
 
 from edgepose import PoseEstimator
 from edgepose.image import load_image
 from edgepose.keypoints import to_coco17
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import oks  # noqa: E402
 
 PIPELINES = {
     "top-down MoveNet": "movenet-lightning-int8",
@@ -42,8 +39,13 @@ def main() -> int:
     coco = json.loads((SHARED_DATA / "coco" / "test_coco.json").read_text())
     images = {i["id"]: i["file_name"] for i in coco["images"]}
     people = [a for a in coco["annotations"] if a["num_keypoints"] >= 5]
-    result: dict = {"benchmark": "multi_person_accuracy", "label": args.label, "threads": args.threads,
-                    "people": len(people), "pipelines": {}}  # fmt: skip
+    result: dict = {
+        "benchmark": "multi_person_accuracy",
+        "label": args.label,
+        "threads": args.threads,
+        "people": len(people),
+        "pipelines": {},
+    }
     for title, model in PIPELINES.items():
         with PoseEstimator.create_from_model(model, mode="multi", threads=args.threads) as est:
             poses, ms = {}, []
@@ -60,12 +62,15 @@ def main() -> int:
             "model": model,
             "mean_oks": round(float(np.mean(best)), 3),
             "found_at_oks_0.5": int(sum(v >= 0.5 for v in best)),
-            "per_person": [{"image": images[a["image_id"]], "bbox": a["bbox"], "oks": round(v, 3)}
-                           for a, v in zip(people, best)],  # fmt: skip
+            "per_person": [
+                {"image": images[a["image_id"]], "bbox": a["bbox"], "oks": round(v, 3)} for a, v in zip(people, best)
+            ],
             "still_ms_per_image": [round(v, 1) for v in ms],
         }
-        print(f"{title:20s} mean OKS {np.mean(best):.3f}, found {sum(v >= 0.5 for v in best)}/{len(people)}, "
-              f"{np.median(ms):.0f} ms per still (median)")
+        print(
+            f"{title:20s} mean OKS {np.mean(best):.3f}, found {sum(v >= 0.5 for v in best)}/{len(people)}, "
+            f"{np.median(ms):.0f} ms per still (median)"
+        )
     result["fingerprint"] = fingerprint()
     out = Path(__file__).parent / "results" / f"multi_person_accuracy_{args.label}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -37,8 +37,11 @@ NEVER = 1 << 30
 def crowd(n: int, photo: Path, bbox: tuple[float, float, float, float]) -> np.ndarray:
     """N copies of one real person side by side, 260 px tall, on a grey 960x540 canvas."""
     x, y, w, h = bbox
-    person = Image.open(photo).convert("RGB").crop((int(x - 0.1 * w), int(y - 0.05 * h), int(x + 1.1 * w),
-                                                    int(y + 1.05 * h)))  # fmt: skip
+    person = (
+        Image.open(photo)
+        .convert("RGB")
+        .crop((int(x - 0.1 * w), int(y - 0.05 * h), int(x + 1.1 * w), int(y + 1.05 * h)))
+    )
     scale = 260 / person.height
     person = person.resize((round(person.width * scale), 260), Image.Resampling.BILINEAR)
     canvas = Image.new("RGB", CANVAS, (170, 170, 170))
@@ -128,10 +131,12 @@ def main() -> int:
             },
         }
         r = results[str(n)]
-        print(f"N={n} found {found}: detect frame {s['detect_frame']['p50_ms']:.1f} ms vs "
-              f"{det_invokes} det + {found} pose invokes {s['raw_detect_frame']['p50_ms']:.1f} ms "
-              f"(x{r['ratio_p50']['detect_frame']}); tracked frame {s['tracked_frame']['p50_ms']:.1f} ms vs "
-              f"{s['raw_tracked_frame']['p50_ms']:.1f} ms (x{r['ratio_p50']['tracked_frame']})")  # fmt: skip
+        print(
+            f"N={n} found {found}: detect frame {s['detect_frame']['p50_ms']:.1f} ms vs "
+            f"{det_invokes} det + {found} pose invokes {s['raw_detect_frame']['p50_ms']:.1f} ms "
+            f"(x{r['ratio_p50']['detect_frame']}); tracked frame {s['tracked_frame']['p50_ms']:.1f} ms vs "
+            f"{s['raw_tracked_frame']['p50_ms']:.1f} ms (x{r['ratio_p50']['tracked_frame']})"
+        )
 
     result = {
         "benchmark": "multi_person_overhead",

@@ -81,8 +81,12 @@ def main() -> int:
     ap.add_argument("--label", default=platform.node() or "unknown")
     ap.add_argument("--runs", type=int, default=100, help="timed frames per configuration")
     ap.add_argument("--threads", default=f"1,{os.cpu_count() or 1}", help="thread counts to sweep")
-    ap.add_argument("--video", type=Path, default=SHARED_DATA / "video" / "demo.mp4",
-                    help="a clip shorter than warm-up + runs is first lengthened by playing it back and forth")
+    ap.add_argument(
+        "--video",
+        type=Path,
+        default=SHARED_DATA / "video" / "demo.mp4",
+        help="a clip shorter than warm-up + runs is first lengthened by playing it back and forth",
+    )
     ap.add_argument("--coco", type=Path, default=SHARED_DATA / "coco")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default results/suite_<label>.json)")
     args = ap.parse_args()
@@ -100,22 +104,36 @@ def main() -> int:
     video, video_note = long_enough(args.video, args.runs + 10, work)
     for mode in ("single", "multi"):
         console.print(f"[bold]bench[/bold] {mode}: {len(models)} models x threads {threads}")
-        run = run_bench(BenchOptions(models=models, threads=threads, runs=args.runs, warmup=10, mode=mode,
-                                     input=video, label=args.label))  # fmt: skip
+        run = run_bench(
+            BenchOptions(
+                models=models, threads=threads, runs=args.runs, warmup=10, mode=mode, input=video, label=args.label
+            )
+        )
         runs.append(run.document)
         failed = {f.config.split(" [")[0]: f.message for f in run.failures}
         skipped += [{"model": m, "mode": mode, "reason": why} for m, why in failed.items()]
-        for model in dict.fromkeys(r["model_path"] if r["model"] not in REGISTRY else r["model"]
-                                   for r in run.document["results"]):  # fmt: skip
+        for model in dict.fromkeys(
+            r["model_path"] if r["model"] not in REGISTRY else r["model"] for r in run.document["results"]
+        ):
             console.print(f"[bold]eval[/bold] {mode}: {model}")
             try:
-                res = evaluate(PoseEstimatorOptions(model=model, mode=mode, min_pose_score=0.05),
-                               args.coco / "test_coco.json", args.coco)  # fmt: skip
+                res = evaluate(
+                    PoseEstimatorOptions(model=model, mode=mode, min_pose_score=0.05),
+                    args.coco / "test_coco.json",
+                    args.coco,
+                )
             except EdgeposeError as e:
                 skipped.append({"model": model, "mode": mode, "reason": f"eval: {e}"})
                 continue
-            evals.append({"model": Path(model).name if model not in REGISTRY else model, "mode": mode,
-                          **res.metrics(), "people": res.people, "images": res.images})  # fmt: skip
+            evals.append(
+                {
+                    "model": Path(model).name if model not in REGISTRY else model,
+                    "mode": mode,
+                    **res.metrics(),
+                    "people": res.people,
+                    "images": res.images,
+                }
+            )
 
     summary = _summary(runs, evals)
     doc = {
@@ -153,23 +171,43 @@ def _summary(runs: list[dict], evals: list[dict]) -> list[dict]:
             fastest.setdefault(r["model"], r["pipeline_ms"]["p50"])
         for r in run["results"]:
             e = acc.get((r["model"], r["mode"]), {})
-            rows.append({
-                "model": r["model"], "mode": r["mode"], "precision": r["precision"], "threads": r["threads"],
-                "size_mb": round(r["model_size_bytes"] / 1e6, 2),
-                "invoke_p50_ms": r["invoke_ms"]["p50"], "pipeline_p50_ms": r["pipeline_ms"]["p50"],
-                "pipeline_p90_ms": r["pipeline_ms"]["p90"], "fps": r["fps"],
-                "speedup_vs_first_threads": round(fastest[r["model"]] / r["pipeline_ms"]["p50"], 3),
-                "overhead_vs_invoke": round(r["pipeline_ms"]["p50"] / r["invoke_ms"]["p50"], 3),
-                "ap": e.get("ap"), "ap50": e.get("ap50"), "ar": e.get("ar"), "mean_oks": e.get("mean_oks"),
-                "throttled": r["thermal"]["throttled"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": r["model"],
+                    "mode": r["mode"],
+                    "precision": r["precision"],
+                    "threads": r["threads"],
+                    "size_mb": round(r["model_size_bytes"] / 1e6, 2),
+                    "invoke_p50_ms": r["invoke_ms"]["p50"],
+                    "pipeline_p50_ms": r["pipeline_ms"]["p50"],
+                    "pipeline_p90_ms": r["pipeline_ms"]["p90"],
+                    "fps": r["fps"],
+                    "speedup_vs_first_threads": round(fastest[r["model"]] / r["pipeline_ms"]["p50"], 3),
+                    "overhead_vs_invoke": round(r["pipeline_ms"]["p50"] / r["invoke_ms"]["p50"], 3),
+                    "ap": e.get("ap"),
+                    "ap50": e.get("ap50"),
+                    "ar": e.get("ar"),
+                    "mean_oks": e.get("mean_oks"),
+                    "throttled": r["thermal"]["throttled"],
+                }
+            )
     return rows
 
 
 def _print(console: Console, rows: list[dict], skipped: list[dict]) -> None:
     table = Table(title="edgepose suite: speed (demo video) and accuracy (shared COCO photos)")
-    cols = ("model", "mode", "precision", "threads", "size_mb", "invoke_p50_ms", "pipeline_p50_ms", "fps", "ap",
-            "mean_oks")  # fmt: skip
+    cols = (
+        "model",
+        "mode",
+        "precision",
+        "threads",
+        "size_mb",
+        "invoke_p50_ms",
+        "pipeline_p50_ms",
+        "fps",
+        "ap",
+        "mean_oks",
+    )
     for c in cols:
         table.add_column(c, justify="left" if c in ("model", "mode", "precision") else "right")
     for r in rows:

@@ -1,8 +1,8 @@
 """Inference backends. Nothing else in edgepose touches a runtime directly.
 
-    backend = open_backend("model.tflite", backend="auto", threads=2)
-    backend.inputs[0].shape, backend.inputs[0].dtype   # what to feed
-    outputs = backend.run([x])
+backend = open_backend("model.tflite", backend="auto", threads=2)
+backend.inputs[0].shape, backend.inputs[0].dtype   # what to feed
+outputs = backend.run([x])
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from edgepose.errors import BackendError, ModelError
 
 BACKENDS = ("auto", "litert", "tflite-runtime", "onnxruntime", "edgetpu")
 
-__all__ = ["BACKENDS", "Backend", "TensorSpec", "default_threads", "dequantize", "open_backend",
-           "to_input_dtype"]
+__all__ = ["BACKENDS", "Backend", "TensorSpec", "default_threads", "dequantize", "open_backend", "to_input_dtype"]
 
 
 def default_threads() -> int:

@@ -68,8 +68,13 @@ class Backend(ABC):
         finally:
             listeners.remove(callback)
 
-    def close(self) -> None:  # noqa: B027  (backends without native resources have nothing to release)
+    def close(self) -> None:
         """Release the runtime's interpreter or session. The backend cannot run afterwards."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self.__dict__.get("_closed", False)
 
     @abstractmethod
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -15,9 +15,7 @@ _LIBEDGETPU = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Wind
 
 def no_tpu_message(path: str | Path, cpu_model: str | None) -> str:
     alt = f", or use the CPU model `{cpu_model}`" if cpu_model else ", or use a CPU build of the model"
-    return (
-        f"{Path(path).name} is compiled for the Edge TPU; install libedgetpu and attach a Coral device{alt}"
-    )
+    return f"{Path(path).name} is compiled for the Edge TPU; install libedgetpu and attach a Coral device{alt}"
 
 
 def open_model(path: str | Path, threads: int, cpu_model: str | None = None) -> TFLiteInterpreterBackend:

@@ -59,6 +59,7 @@ class OnnxRuntimeBackend(Backend):
 
     def close(self) -> None:
         self._sess = None
+        super().close()
 
 
 def open_model(path: str | Path, threads: int) -> OnnxRuntimeBackend:

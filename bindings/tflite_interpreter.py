@@ -85,6 +85,7 @@ class TFLiteInterpreterBackend(Backend):
 
     def close(self) -> None:
         self._interp = None
+        super().close()
 
     def resize_input(self, shape: Sequence[int]) -> None:
         shape = [int(d) for d in shape]

@@ -1,7 +1,7 @@
 """One call from a source model to an edge-ready file, with its parity report.
 
-    source -> float ONNX (tf2onnx / torch export / as given) -> the asked format
-           -> metadata embedded -> parity report against the source on the runtime's own inputs
+source -> float ONNX (tf2onnx / torch export / as given) -> the asked format
+       -> metadata embedded -> parity report against the source on the runtime's own inputs
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from edgepose.converters.parity import (
 from edgepose.converters.sources import Source, identify
 from edgepose.errors import ModelError
 from edgepose.io.atomic import atomic_path
+from edgepose.models.base import is_nchw
 from edgepose.models.families import family as family_row
 
 FORMATS = ("onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
@@ -131,9 +132,7 @@ def _keep_logs(work: Path, output: Path) -> Path | None:
     return dest
 
 
-def _convert_in(
-    opts: ConvertOptions, src: Source, images: list[np.ndarray], work: Path, steps: _Steps
-) -> ParityReport:
+def _convert_in(opts: ConvertOptions, src: Source, images: list[np.ndarray], work: Path, steps: _Steps) -> ParityReport:
     """The conversion proper, in the work folder: float ONNX, the format, metadata, parity."""
     steps("float ONNX graph from the source")
     float_onnx, reference, ref_label = _float_onnx(src, work, opts.variant)
@@ -142,8 +141,10 @@ def _convert_in(
     # The source's poses on those inputs, decoded once: the no-people check, int8's bar and the report.
     ref_poses = Reference(src.family, _open(reference), inputs)
     if ref_poses.confident == 0:
-        raise ModelError(f"the source finds no confident keypoints on the --calib photos ({opts.calib}): "
-                         "calibrate and check parity on photos with people in them")  # fmt: skip
+        raise ModelError(
+            f"the source finds no confident keypoints on the --calib photos ({opts.calib}): "
+            "calibrate and check parity on photos with people in them"
+        )
     converted = work / f"converted{Path(opts.output).suffix}"
     extra = _convert_to(opts, src, float_onnx, reference, ref_poses, images, converted, work, steps)
     steps("embedding metadata")
@@ -252,8 +253,10 @@ def _convert_to(opts, src, float_onnx, reference: Path, ref_poses: Reference, im
         return extra
     if _open(float_onnx).inputs[0].shape != _open(files["tflite-fp32"]).inputs[0].shape:
         extra["float_layers"] = []
-        extra["fallback"] = ("the mixed-precision search needs the same input layout in ONNX and TFLite (this model "
-                             "is NCHW in ONNX): use --to tflite-fp16, or a lower --min-oks")  # fmt: skip
+        extra["fallback"] = (
+            "the mixed-precision search needs the same input layout in ONNX and TFLite (this model "
+            "is NCHW in ONNX): use --to tflite-fp16, or a lower --min-oks"
+        )
         return extra
     steps("plain int8 misses the bar: mixed-precision search (layers kept in float)")
     from edgepose.converters.mixed_precision import search_float_layers
@@ -273,16 +276,19 @@ def _convert_to(opts, src, float_onnx, reference: Path, ref_poses: Reference, im
         return m["mean_px_err"] + PRESENCE_WEIGHT * m["presence_mae"]
 
     limit = opts.max_float_layers if opts.max_float_layers is not None else _op_count(out)
-    result = search_float_layers(files["saved_model"], float_onnx, calib, opts.io_type, evaluate, error_of,
-                                 limit, opts.progress)  # fmt: skip
+    result = search_float_layers(
+        files["saved_model"], float_onnx, calib, opts.io_type, evaluate, error_of, limit, opts.progress
+    )
     extra["mixed_precision"] = {"trials": result.trials, "ranking": result.ranking[:20]}
     extra["float_layers"] = result.float_layers
     if result.model is not None:
         out.write_bytes(result.model)
     else:
         extra["most_sensitive"] = [name for name, _ in result.ranking[:10]]
-        extra["fallback"] = (f"no set of up to {limit} float layers reached the bar: use --to tflite-fp16, "
-                             "or accept plain int8 with a lower --min-oks")  # fmt: skip
+        extra["fallback"] = (
+            f"no set of up to {limit} float layers reached the bar: use --to tflite-fp16, "
+            "or accept plain int8 with a lower --min-oks"
+        )
     return extra
 
 
@@ -320,7 +326,7 @@ def _embed(src: Source, converted: Path, out: Path, fmt: str) -> None:
     backend = _open(converted)
     spec = backend.inputs[0]
     w, h = input_size(spec)
-    layout = "NCHW" if spec.shape[1] in (1, 3) and spec.shape[-1] not in (1, 3) else "NHWC"
+    layout = "NCHW" if is_nchw(spec.shape) else "NHWC"
     names, mean, std, split = _family_meta(src.family, backend, w)
     fam = family_row(src.family)
     meta = make_metadata(fam.name, fam.default_task, (w, h), layout, mean, std, src.path, fmt, names, split)
@@ -350,8 +356,10 @@ def _report(opts, src, ref_poses: Reference, reference, ref_label, out, n_images
         report.invoke_ms = invoke_ms(_open(src.path), _open(out), src_inputs[0])
     report.extra.update(extra)
     if not report.passed and opts.to == "onnx-int8" and "fallback" not in report.extra:
-        report.extra["fallback"] = ("onnx-int8 has no mixed-precision search: use --to tflite-int8 (it searches for "
-                                    "layers to keep in float), --to tflite-fp16 or --to onnx")  # fmt: skip
+        report.extra["fallback"] = (
+            "onnx-int8 has no mixed-precision search: use --to tflite-int8 (it searches for "
+            "layers to keep in float), --to tflite-fp16 or --to onnx"
+        )
     return report
 
 

@@ -31,16 +31,32 @@ def edgetpu_readiness(model: Path) -> dict:
             float_ops.append(f"{op['op_name']}:{_name(tensors, op)}")
         if any((t.get("shape_signature") is not None and -1 in t["shape_signature"][1:]) for t in ios):
             dynamic.append(f"{op['op_name']}:{_name(tensors, op)}")
-    io_float = [d["name"] for d in interpreter.get_input_details() + interpreter.get_output_details()
-                if d["dtype"] == np.float32]  # fmt: skip
-    result = {"ready": not float_ops and not dynamic, "float_ops": float_ops, "dynamic_ops": dynamic,
-              "float_io": io_float, "compiler": None}  # fmt: skip
+    io_float = [
+        d["name"]
+        for d in interpreter.get_input_details() + interpreter.get_output_details()
+        if d["dtype"] == np.float32
+    ]
+    result = {
+        "ready": not float_ops and not dynamic,
+        "float_ops": float_ops,
+        "dynamic_ops": dynamic,
+        "float_io": io_float,
+        "compiler": None,
+    }
     compiler = shutil.which("edgetpu_compiler")
     if compiler:
-        proc = subprocess.run([compiler, "-s", "-o", str(model.parent), str(model)], capture_output=True, text=True,
-                              check=False, timeout=600)  # fmt: skip
-        result["compiler"] = {"returncode": proc.returncode, "log": proc.stdout[-2000:] + proc.stderr[-500:],
-                              "output": str(model.with_name(model.stem + "_edgetpu.tflite"))}  # fmt: skip
+        proc = subprocess.run(
+            [compiler, "-s", "-o", str(model.parent), str(model)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        result["compiler"] = {
+            "returncode": proc.returncode,
+            "log": proc.stdout[-2000:] + proc.stderr[-500:],
+            "output": str(model.with_name(model.stem + "_edgetpu.tflite")),
+        }
     else:
         result["compiler"] = "edgetpu_compiler not on PATH (Linux x86-64 only: coral.ai/docs/edgetpu/compiler)"
     return result

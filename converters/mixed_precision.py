@@ -40,24 +40,65 @@ from edgepose.bindings import Backend, TensorSpec
 # ONNX ops that carry values through unchanged (layout, padding, pooling by max, resampling) or are
 # fused into the op before them in TFLite (activations); a quantized tensor keeps its scale across them.
 _ONNX_PASS = {
-    "Clip", "Relu", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Pad", "MaxPool", "Resize",
-    "Upsample", "Identity", "Cast", "Slice", "Split", "Gather", "DepthToSpace", "SpaceToDepth",
-}  # fmt: skip
+    "Clip",
+    "Relu",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "Pad",
+    "MaxPool",
+    "Resize",
+    "Upsample",
+    "Identity",
+    "Cast",
+    "Slice",
+    "Split",
+    "Gather",
+    "DepthToSpace",
+    "SpaceToDepth",
+}
 _ONNX_FUSED = {"Clip", "Relu"}  # fused into the producer in TFLite: the quantized tensor is after them
 _TFL_PASS = {
-    "TRANSPOSE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MAX_POOL_2D", "RESIZE_BILINEAR",
-    "RESIZE_NEAREST_NEIGHBOR", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "GATHER", "DEPTH_TO_SPACE",
-    "SPACE_TO_DEPTH", "RELU", "RELU6",
-}  # fmt: skip
+    "TRANSPOSE",
+    "RESHAPE",
+    "SQUEEZE",
+    "EXPAND_DIMS",
+    "PAD",
+    "PADV2",
+    "MAX_POOL_2D",
+    "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "SLICE",
+    "STRIDED_SLICE",
+    "SPLIT",
+    "SPLIT_V",
+    "GATHER",
+    "DEPTH_TO_SPACE",
+    "SPACE_TO_DEPTH",
+    "RELU",
+    "RELU6",
+}
 _TFL_CONVERT = {"QUANTIZE", "DEQUANTIZE"}  # inserted by the converter; not ops of the model
 _WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 # ONNX op -> TFLite kinds it becomes (weighted ops are matched by weights instead).
 _KINDS = {
-    "Add": {"ADD"}, "Sub": {"SUB"}, "Mul": {"MUL"}, "Div": {"DIV"}, "Sigmoid": {"LOGISTIC"}, "Tanh": {"TANH"},
-    "Softmax": {"SOFTMAX"}, "Concat": {"CONCATENATION"}, "HardSwish": {"HARD_SWISH"}, "PRelu": {"PRELU"},
-    "LeakyRelu": {"LEAKY_RELU"}, "AveragePool": {"AVERAGE_POOL_2D"}, "GlobalAveragePool": {"MEAN", "AVERAGE_POOL_2D"},
+    "Add": {"ADD"},
+    "Sub": {"SUB"},
+    "Mul": {"MUL"},
+    "Div": {"DIV"},
+    "Sigmoid": {"LOGISTIC"},
+    "Tanh": {"TANH"},
+    "Softmax": {"SOFTMAX"},
+    "Concat": {"CONCATENATION"},
+    "HardSwish": {"HARD_SWISH"},
+    "PRelu": {"PRELU"},
+    "LeakyRelu": {"LEAKY_RELU"},
+    "AveragePool": {"AVERAGE_POOL_2D"},
+    "GlobalAveragePool": {"MEAN", "AVERAGE_POOL_2D"},
     "ReduceMean": {"MEAN"},
-}  # fmt: skip
+}
 LADDER = (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233)
 
 
@@ -178,9 +219,10 @@ def float_ops(model: bytes) -> list[str]:
     it = _interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
     return [
-        details[o["outputs"][0]]["name"] for o in it._get_ops_details()
+        details[o["outputs"][0]]["name"]
+        for o in it._get_ops_details()
         if o["op_name"] not in _TFL_CONVERT and details[o["outputs"][0]]["dtype"] == np.float32
-    ]  # fmt: skip
+    ]
 
 
 # --- the float ONNX graph and its match to the TFLite ops ------------------------------------------------------
@@ -303,10 +345,12 @@ def _match(onnx_graph: _OnnxGraph, tfl: _TflGraph) -> dict[str, int]:
                 continue
             want = sorted(("" if s == "" else str(match[s])) for s in srcs)
             cands = [
-                op.index for op in tfl.ops
-                if op.kind in _KINDS[node.op_type] and op.index not in matched_ops
+                op.index
+                for op in tfl.ops
+                if op.kind in _KINDS[node.op_type]
+                and op.index not in matched_ops
                 and sorted("" if s == "" else str(s) for s in tfl_sources[op.index] if s is not None) == want
-            ]  # fmt: skip
+            ]
             if len(cands) == 1:
                 match[node.name] = cands[0]
                 matched_ops.add(cands[0])
@@ -530,10 +574,16 @@ class _Simulator:
         inserts: dict[str, list] = {}
         for i, (t, points) in enumerate(acts.items()):
             s, z, q, dq = f"__fq{i}_scale", f"__fq{i}_zp", f"__fq{i}_q", f"__fq{i}_dq"
-            g.initializer.extend([numpy_helper.from_array(np.array(points[0].scale, np.float32), s),
-                                  numpy_helper.from_array(np.array(points[0].zero_point, np.int8), z)])  # fmt: skip
-            inserts[t] = [helper.make_node("QuantizeLinear", [t, s, z], [q]),
-                          helper.make_node("DequantizeLinear", [q, s, z], [dq])]  # fmt: skip
+            g.initializer.extend(
+                [
+                    numpy_helper.from_array(np.array(points[0].scale, np.float32), s),
+                    numpy_helper.from_array(np.array(points[0].zero_point, np.int8), z),
+                ]
+            )
+            inserts[t] = [
+                helper.make_node("QuantizeLinear", [t, s, z], [q]),
+                helper.make_node("DequantizeLinear", [q, s, z], [dq]),
+            ]
             readers = {p.reader for p in points}
             for node in g.node:
                 if node.name in readers:
@@ -563,8 +613,9 @@ def _onnx_layout(node, weights: np.ndarray, like: np.ndarray) -> np.ndarray:
 # --- sensitivity --------------------------------------------------------------------------------------------
 
 
-def _measure(sim: _Simulator, error_of: Callable[[Backend], float], points: list[_Point],
-             progress: Callable[[str], None] | None) -> list[float]:  # fmt: skip
+def _measure(
+    sim: _Simulator, error_of: Callable[[Backend], float], points: list[_Point], progress: Callable[[str], None] | None
+) -> list[float]:
     errors = []
     t0 = time.monotonic()
     for i, p in enumerate(points):
@@ -574,8 +625,9 @@ def _measure(sim: _Simulator, error_of: Callable[[Backend], float], points: list
     return errors
 
 
-def weight_sensitivity(float_onnx: Path, int8_tflite: bytes, inputs: list[np.ndarray],
-                       error_of: Callable[[Backend], float]) -> list[tuple[str, float]]:  # fmt: skip
+def weight_sensitivity(
+    float_onnx: Path, int8_tflite: bytes, inputs: list[np.ndarray], error_of: Callable[[Backend], float]
+) -> list[tuple[str, float]]:
     """TFLite op output names ranked by the end error their weights' int8 rounding causes alone.
 
     `inputs` are not needed for weights (kept for the signature shared with `quantization_sensitivity`).
@@ -587,9 +639,13 @@ def weight_sensitivity(float_onnx: Path, int8_tflite: bytes, inputs: list[np.nda
     return [(sim.tfl.ops[next(iter(p.needs))].name, e) for p, e in ranked]
 
 
-def quantization_sensitivity(float_onnx: Path, int8_tflite: bytes, inputs: list[np.ndarray],
-                             error_of: Callable[[Backend], float],
-                             progress: Callable[[str], None] | None = None) -> list[tuple[str, float]]:  # fmt: skip
+def quantization_sensitivity(
+    float_onnx: Path,
+    int8_tflite: bytes,
+    inputs: list[np.ndarray],
+    error_of: Callable[[Backend], float],
+    progress: Callable[[str], None] | None = None,
+) -> list[tuple[str, float]]:
     """TFLite op output names in the order to keep them float, each with the end error (alone) of the
     most harmful quantization it takes part in: weights and activations both, simulated one at a time.
 
@@ -598,8 +654,10 @@ def quantization_sensitivity(float_onnx: Path, int8_tflite: bytes, inputs: list[
     sim = _Simulator(float_onnx, int8_tflite, inputs, activations=True)
     if progress:
         n_w = sum(p.kind == "weights" for p in sim.points)
-        progress(f"simulating {len(sim.points)} quantizations ({n_w} weights, {len(sim.points) - n_w} activations; "
-                 f"{len(sim.match)} ONNX ops matched to TFLite)")  # fmt: skip
+        progress(
+            f"simulating {len(sim.points)} quantizations ({n_w} weights, {len(sim.points) - n_w} activations; "
+            f"{len(sim.match)} ONNX ops matched to TFLite)"
+        )
     errors = _measure(sim, error_of, sim.points, progress)
     return _op_ranking(sim, sim.points, errors)
 
@@ -620,10 +678,16 @@ def _op_ranking(sim: _Simulator, points: list[_Point], errors: list[float]) -> l
 # --- search -------------------------------------------------------------------------------------------------
 
 
-def search_float_layers(saved_model: Path, float_onnx: Path, calib: list[np.ndarray], io_type: str,
-                        evaluate: Callable[[bytes], tuple[bool, float]], error_of: Callable[[Backend], float],
-                        max_float_layers: int = 32,
-                        progress: Callable[[str], None] = print) -> SearchResult:  # fmt: skip
+def search_float_layers(
+    saved_model: Path,
+    float_onnx: Path,
+    calib: list[np.ndarray],
+    io_type: str,
+    evaluate: Callable[[bytes], tuple[bool, float]],
+    error_of: Callable[[Backend], float],
+    max_float_layers: int = 32,
+    progress: Callable[[str], None] = print,
+) -> SearchResult:
     """Plain int8 first; if it fails, the smallest k (<= max_float_layers) for which the k most sensitive
     ops in float pass `evaluate`. Conversions are real; only the ranking is simulated."""
     from edgepose.converters.tflite_quantize import quantize_int8
@@ -636,8 +700,9 @@ def search_float_layers(saved_model: Path, float_onnx: Path, calib: list[np.ndar
         model = quantize_int8(saved_model, calib, io_type, float_layers=names or None)
         passed, metric = evaluate(model)
         seconds = time.monotonic() - t0
-        trials.append({"float_layers": k, "metric": float(metric), "passed": bool(passed),
-                       "seconds": round(seconds, 1)})  # fmt: skip
+        trials.append(
+            {"float_layers": k, "metric": float(metric), "passed": bool(passed), "seconds": round(seconds, 1)}
+        )
         models[k] = (bool(passed), model)
         progress(f"int8 with {k} float layers: metric {metric:.3f} ({'pass' if passed else 'fail'}, {seconds:.0f} s)")
         n_float = len(float_ops(model)) if k else 0

@@ -23,5 +23,12 @@ def quantize_onnx(float_onnx: Path, calib: list[np.ndarray], out: Path) -> None:
             x = next(self._it, None)
             return None if x is None else {"input": x}
 
-    quantize_static(str(float_onnx), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+    quantize_static(
+        str(float_onnx),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )

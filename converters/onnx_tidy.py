@@ -90,8 +90,10 @@ def _expand_depth_to_space(model) -> None:
     if not any(n.op_type == "DepthToSpace" for n in graph.node):
         return
     inferred = shape_inference.infer_shapes(model).graph
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*inferred.value_info, *inferred.input, *inferred.output]}  # fmt: skip
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*inferred.value_info, *inferred.input, *inferred.output]
+    }
     nodes = []
     for n in graph.node:
         mode = next((a.s.decode() for a in n.attribute if a.name == "mode"), "DCR")
@@ -106,8 +108,9 @@ def _expand_depth_to_space(model) -> None:
         graph.initializer.extend([split, merged])
         nodes += [
             helper.make_node("Reshape", [n.input[0], split.name], [f"{n.name}_r"], name=f"{n.name}_r"),
-            helper.make_node("Transpose", [f"{n.name}_r"], [f"{n.name}_t"], perm=[0, 3, 4, 1, 5, 2],
-                             name=f"{n.name}_t"),
+            helper.make_node(
+                "Transpose", [f"{n.name}_r"], [f"{n.name}_t"], perm=[0, 3, 4, 1, 5, 2], name=f"{n.name}_t"
+            ),
             helper.make_node("Reshape", [f"{n.name}_t", merged.name], [n.output[0]], name=f"{n.name}_m"),
         ]
     del graph.node[:]

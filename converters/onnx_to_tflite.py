@@ -46,8 +46,11 @@ def onnx_to_tflite(onnx_path: Path, work: Path, images: list[np.ndarray]) -> dic
         args += ["-kt", INPUT_NAME]
     run_tool(args, work / "onnx2tf.log", "onnx2tf", cwd=work)
     stem = onnx_path.stem
-    files = {"saved_model": out, "tflite-fp32": out / f"{stem}_float32.tflite",
-             "tflite-fp16": out / f"{stem}_float16.tflite"}  # fmt: skip
+    files = {
+        "saved_model": out,
+        "tflite-fp32": out / f"{stem}_float32.tflite",
+        "tflite-fp16": out / f"{stem}_float16.tflite",
+    }
     for key, path in files.items():
         if not path.exists():
             raise ModelError(f"onnx2tf finished without writing {path.name} ({key})")

@@ -20,6 +20,7 @@ from edgepose.geometry import Roi
 from edgepose.geometry import oks as geometry_oks
 from edgepose.io.atomic import atomic_path
 from edgepose.keypoints import sigmas_for
+from edgepose.models.base import is_nchw
 
 # A keypoint counts when the SOURCE is confident about it: a single low-confidence keypoint can jump
 # across the image between two kernels of the same model.
@@ -80,7 +81,7 @@ def _no_nan(value):
 def input_size(spec) -> tuple[int, int]:
     """(width, height) of an image input, NHWC or NCHW."""
     s = spec.shape
-    return (s[3], s[2]) if s[1] in (1, 3) and s[-1] not in (1, 3) else (s[2], s[1])
+    return (s[3], s[2]) if is_nchw(s) else (s[2], s[1])
 
 
 def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], Decoded]:
@@ -116,15 +117,11 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
     return pose
 
 
-def _is_nchw(shape) -> bool:
-    return len(shape) == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3)
-
-
 def adapt_input(x: np.ndarray, src_spec, dst_spec) -> np.ndarray:
     """A source input tensor as the other model takes it: real values, then its layout and dtype."""
     real = dequantize(x, src_spec)
-    if real.ndim == 4 and _is_nchw(src_spec.shape) != _is_nchw(dst_spec.shape):
-        real = real.transpose(0, 2, 3, 1) if _is_nchw(src_spec.shape) else real.transpose(0, 3, 1, 2)
+    if real.ndim == 4 and is_nchw(src_spec.shape) != is_nchw(dst_spec.shape):
+        real = real.transpose(0, 2, 3, 1) if is_nchw(src_spec.shape) else real.transpose(0, 3, 1, 2)
     if real.shape[1:] != tuple(dst_spec.shape)[1:] and all(d > 1 for d in dst_spec.shape[1:]):
         raise ValueError(f"input {real.shape} does not fit the converted model's {tuple(dst_spec.shape)}")
     return to_input_dtype(real, dst_spec)
@@ -145,8 +142,9 @@ class Reference:
         decode = decoder_for(family, source)
         self.decoded = [decode(source.run(x)) for x in inputs]
         threshold = CONFIDENT.get(family, 0.3)
-        self.confident = sum(int((d.kps[:, 2] >= threshold).sum()) for d in self.decoded
-                             if d.present is None or d.present >= 0.5)  # fmt: skip
+        self.confident = sum(
+            int((d.kps[:, 2] >= threshold).sum()) for d in self.decoded if d.present is None or d.present >= 0.5
+        )
 
     def against(self, output: Backend) -> dict:
         """Keypoint errors, OKS, score error and presence flips of `output` against the source."""
@@ -207,19 +205,35 @@ def passes(metrics: dict, min_oks: float, max_mean_px_err: float | None) -> bool
     return bool(ok)
 
 
-def parity_report(ref: Reference, output_path: Path, fmt: str, images: int, min_oks: float,
-                  max_mean_px_err: float | None, source_label: str, source_size: int) -> ParityReport:  # fmt: skip
+def parity_report(
+    ref: Reference,
+    output_path: Path,
+    fmt: str,
+    images: int,
+    min_oks: float,
+    max_mean_px_err: float | None,
+    source_label: str,
+    source_size: int,
+) -> ParityReport:
     """The report of `output_path` against the source decoded in `ref` (computed once per conversion)."""
     from edgepose.bindings import open_backend
 
     output = open_backend(output_path)
     metrics = ref.against(output)
     return ParityReport(
-        source=source_label, output=str(output_path), format=fmt, images=images, inputs=len(ref.inputs),
-        size_bytes=output_path.stat().st_size, source_size_bytes=source_size,
-        invoke_ms=invoke_ms(ref.source, output, ref.inputs[0]), min_oks=min_oks, max_mean_px_err=max_mean_px_err,
-        passed=passes(metrics, min_oks, max_mean_px_err), **metrics,
-    )  # fmt: skip
+        source=source_label,
+        output=str(output_path),
+        format=fmt,
+        images=images,
+        inputs=len(ref.inputs),
+        size_bytes=output_path.stat().st_size,
+        source_size_bytes=source_size,
+        invoke_ms=invoke_ms(ref.source, output, ref.inputs[0]),
+        min_oks=min_oks,
+        max_mean_px_err=max_mean_px_err,
+        passed=passes(metrics, min_oks, max_mean_px_err),
+        **metrics,
+    )
 
 
 def path_size(path: Path) -> int:

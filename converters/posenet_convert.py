@@ -25,8 +25,9 @@ def convert_posenet(src, opts, steps, start: float):
     from edgepose.keypoints import COCO17_KEYPOINTS
 
     if opts.to != "tflite-int8":
-        raise ModelError("PoseNet converts to tflite-int8 only: its CPU model is the same int8 graph without the "
-                         "decoder op")  # fmt: skip
+        raise ModelError(
+            "PoseNet converts to tflite-int8 only: its CPU model is the same int8 graph without the decoder op"
+        )
     images = load_images(opts.calib)
     with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
         stripped = Path(tmp) / "posenet_cpu.tflite"
@@ -34,8 +35,9 @@ def convert_posenet(src, opts, steps, start: float):
         params = strip_posenet_decoder(src.path, stripped)
         identical, compared = _same_tensors(src.path, stripped)
         h, w = _input_hw(stripped)
-        meta = make_metadata("posenet", "multi", (w, h), "NHWC", (127.5,) * 3, (127.5,) * 3, src.path, opts.to,
-                             COCO17_KEYPOINTS)  # fmt: skip
+        meta = make_metadata(
+            "posenet", "multi", (w, h), "NHWC", (127.5,) * 3, (127.5,) * 3, src.path, opts.to, COCO17_KEYPOINTS
+        )
         meta["posenet_decoder"] = params  # unknown to readers that don't use it; the defaults are the same
         steps("embedding metadata")
         with atomic_path(opts.output) as out_tmp:
@@ -44,17 +46,33 @@ def convert_posenet(src, opts, steps, start: float):
             fed = len(runtime_inputs(out_tmp, "posenet", images)) if images else 0
     steps.finish()
     report = ParityReport(
-        source=str(src.path), output=str(opts.output), format=opts.to, images=len(images), inputs=fed,
-        mean_px_err=math.nan, max_px_err=math.nan, mean_oks=math.nan, score_mae=math.nan, presence_flips=0,
+        source=str(src.path),
+        output=str(opts.output),
+        format=opts.to,
+        images=len(images),
+        inputs=fed,
+        mean_px_err=math.nan,
+        max_px_err=math.nan,
+        mean_oks=math.nan,
+        score_mae=math.nan,
+        presence_flips=0,
         presence_mae=math.nan,
-        size_bytes=Path(opts.output).stat().st_size, source_size_bytes=src.path.stat().st_size,
-        invoke_ms={"source": math.nan, "output": math.nan}, min_oks=math.nan, max_mean_px_err=None,
-        passed=identical, keypoints_compared=0,
-        extra={"parity": f"structural: {compared} tensors kept, all byte-identical to the source"
-               if identical else "structural check FAILED: tensors differ from the source",
-               "decoder": params, "steps_s": dict(steps.done),
-               "conversion_s": round(time.perf_counter() - start, 1)},
-    )  # fmt: skip
+        size_bytes=Path(opts.output).stat().st_size,
+        source_size_bytes=src.path.stat().st_size,
+        invoke_ms={"source": math.nan, "output": math.nan},
+        min_oks=math.nan,
+        max_mean_px_err=None,
+        passed=identical,
+        keypoints_compared=0,
+        extra={
+            "parity": f"structural: {compared} tensors kept, all byte-identical to the source"
+            if identical
+            else "structural check FAILED: tensors differ from the source",
+            "decoder": params,
+            "steps_s": dict(steps.done),
+            "conversion_s": round(time.perf_counter() - start, 1),
+        },
+    )
     if opts.report is not None:
         report.write(Path(opts.report))
     return ConversionResult(Path(opts.output), report, time.perf_counter() - start, steps.done)
@@ -70,8 +88,11 @@ def _tensors(path: Path) -> dict[str, tuple]:
         name = t.name.decode() if isinstance(t.name, bytes) else t.name
         data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
         q = t.quantization
-        quant = (None if q is None else (tuple(q.scale if q.scale is not None else ()),
-                                          tuple(q.zeroPoint if q.zeroPoint is not None else ())))  # fmt: skip
+        quant = (
+            None
+            if q is None
+            else (tuple(q.scale if q.scale is not None else ()), tuple(q.zeroPoint if q.zeroPoint is not None else ()))
+        )
         out[name] = (tuple(t.shape), t.type, None if data is None else bytes(data), quant)
     return out
 

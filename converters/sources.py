@@ -57,8 +57,10 @@ def _kind(path: Path) -> str:
         return "checkpoint"
     if suffix == ".zip" and zipfile.is_zipfile(path):
         return "sdk_zip"
-    raise ModelError(f"{path.name}: not a source the converters take (.tflite, .onnx, SavedModel folder, "
-                     "RTMPose .pth/.npz, OpenMMLab SDK .zip)")  # fmt: skip
+    raise ModelError(
+        f"{path.name}: not a source the converters take (.tflite, .onnx, SavedModel folder, "
+        "RTMPose .pth/.npz, OpenMMLab SDK .zip)"
+    )
 
 
 def _runtime_family(path: Path) -> tuple[str, bool]:
@@ -90,5 +92,7 @@ def _has_int8_weights(path: Path) -> bool:
     except ImportError:
         return False
     # A quantized tensor has scales; a raw uint8 image input (float MoveNet) has none.
-    return any(t["dtype"] in (np.int8, np.uint8) and len(t["quantization_parameters"]["scales"])
-               for t in Interpreter(str(path)).get_tensor_details())  # fmt: skip
+    return any(
+        t["dtype"] in (np.int8, np.uint8) and len(t["quantization_parameters"]["scales"])
+        for t in Interpreter(str(path)).get_tensor_details()
+    )

@@ -46,8 +46,11 @@ def fold_weight_ops(src: Path, dst: Path) -> int:
     from ai_edge_litert.interpreter import OpResolverType
 
     # Reference kernels: a delegate (XNNPACK) would consume the fp16 weights itself and never fill these.
-    interpreter = Interpreter(str(src), experimental_preserve_all_tensors=True,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = Interpreter(
+        str(src),
+        experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interpreter.allocate_tensors()
     for d in interpreter.get_input_details():
         interpreter.set_tensor(d["index"], np.zeros(d["shape"], dtype=d["dtype"]))
@@ -63,7 +66,11 @@ def fold_weight_ops(src: Path, dst: Path) -> int:
             model.buffers.append(buf)
             tensor = g.tensors[t]
             tensor.buffer, tensor.type, tensor.sparsity, tensor.quantization = (
-                len(model.buffers) - 1, types[value.dtype], None, None)  # fmt: skip
+                len(model.buffers) - 1,
+                types[value.dtype],
+                None,
+                None,
+            )
     g.operators = [op for i, op in enumerate(g.operators) if i not in set(folded)]
     drop_unused_tensors(g)  # the sparse originals: tf2onnx reads every tensor, and cannot read those
     builder = flatbuffers.Builder(src.stat().st_size * 4 + (1 << 16))

@@ -42,8 +42,9 @@ def _converter(saved_model: Path, calib: list[np.ndarray], io_type: str):
     return converter, dataset
 
 
-def quantize_int8(saved_model: Path, calib: list[np.ndarray], io_type: str = "float",
-                  float_layers: list[str] | None = None) -> bytes:  # fmt: skip
+def quantize_int8(
+    saved_model: Path, calib: list[np.ndarray], io_type: str = "float", float_layers: list[str] | None = None
+) -> bytes:
     """int8 TFLite bytes; `float_layers` (op output tensor names, see mixed_precision.py) stay in float."""
     if not float_layers:
         converter, _ = _converter(saved_model, calib, io_type)
@@ -53,6 +54,7 @@ def quantize_int8(saved_model: Path, calib: list[np.ndarray], io_type: str = "fl
     converter, dataset = _converter(saved_model, calib, io_type)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_layers))
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset,
-                                                         debug_options=options)  # fmt: skip
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=dataset, debug_options=options
+    )
     return debugger.get_nondebug_quantized_model()

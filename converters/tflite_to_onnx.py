@@ -23,6 +23,9 @@ def to_float_onnx(source: Path, dst: Path, work: Path, saved_model: bool = False
         if fold_weight_ops(source, dense):
             source = dense
     src_flag = ["--saved-model", str(source)] if saved_model else ["--tflite", str(source), "--dequantize"]
-    run_tool(["-m", "tf2onnx.convert", *src_flag, "--output", str(raw), "--opset", str(OPSET)],
-             work / "tf2onnx.log", "tf2onnx")  # fmt: skip
+    run_tool(
+        ["-m", "tf2onnx.convert", *src_flag, "--output", str(raw), "--opset", str(OPSET)],
+        work / "tf2onnx.log",
+        "tf2onnx",
+    )
     tidy_onnx(raw, dst)

@@ -16,16 +16,24 @@ TOOL_TIMEOUT_S = 1800
 
 
 def missing_extra(what: str) -> ModelError:
-    return ModelError(f"{what} is not installed: the converters need the workstation extra, "
-                      "pip install 'edgepose[convert]'")
+    return ModelError(
+        f"{what} is not installed: the converters need the workstation extra, pip install 'edgepose[convert]'"
+    )
 
 
 def run_tool(args: list[str], log: Path, what: str, cwd: Path | None = None) -> None:
     """Run `python -m <tool> ...`; on failure raise with the tool's last meaningful log line."""
     with open(log, "w") as out:
         try:
-            proc = subprocess.run([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                  stdin=subprocess.DEVNULL, check=False, timeout=TOOL_TIMEOUT_S)  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                check=False,
+                timeout=TOOL_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired as e:
             raise ModelError(f"{what} did not finish in {TOOL_TIMEOUT_S} s") from e
     if proc.returncode != 0:

@@ -10,7 +10,18 @@ from edgepose.tracking.one_euro import OneEuroParams
 __version__ = "0.1.0"
 
 __all__ = [
-    "COCO17_KEYPOINTS", "BackendError", "EdgeposeError", "FrameResult", "ImageError", "Keypoint",
-    "ModelError", "OneEuroParams", "Pose", "PoseEstimator", "PoseEstimatorOptions", "Timings",
-    "VideoError", "draw_poses",
-]  # fmt: skip
+    "COCO17_KEYPOINTS",
+    "BackendError",
+    "EdgeposeError",
+    "FrameResult",
+    "ImageError",
+    "Keypoint",
+    "ModelError",
+    "OneEuroParams",
+    "Pose",
+    "PoseEstimator",
+    "PoseEstimatorOptions",
+    "Timings",
+    "VideoError",
+    "draw_poses",
+]

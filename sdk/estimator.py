@@ -1,10 +1,10 @@
 """PoseEstimator: a facade over one pipeline. image -> pipeline -> tracking (video) -> Pose objects.
 
-    from edgepose import PoseEstimator, PoseEstimatorOptions
-    with PoseEstimator.create_from_options(PoseEstimatorOptions(model="movenet-lightning-int8")) as est:
-        poses = est.estimate("photo.jpg")                     # a still image
-        for t_ms, frame in frames:                            # a video or camera
-            poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
+from edgepose import PoseEstimator, PoseEstimatorOptions
+with PoseEstimator.create_from_options(PoseEstimatorOptions(threads=2)) as est:    # the default model
+    poses = est.estimate("photo.jpg")                     # a still image
+    for t_ms, frame in frames:                            # a video or camera
+        poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
 """
 
 from __future__ import annotations
@@ -124,8 +124,11 @@ class PoseEstimator:
     def _poses(self, people: list[Tracked]) -> list[Pose]:
         """Pose objects, best first, at most max_people; the pipeline's score is the pose score."""
         names, min_kp = self.keypoint_names, self.options.min_keypoint_score
-        poses = [make_pose(p.keypoints, names, min_kp, p.id, p.score) for p in people
-                 if p.score >= self.options.min_pose_score]  # fmt: skip
+        poses = [
+            make_pose(p.keypoints, names, min_kp, p.id, p.score)
+            for p in people
+            if p.score >= self.options.min_pose_score
+        ]
         poses.sort(key=lambda p: -p.score)
         return poses[: 1 if self.options.mode == "single" else self.options.max_people]
 
@@ -133,4 +136,3 @@ class PoseEstimator:
     def _frame(out: PipelineOutput, poses: list[Pose], width: int, height: int, timings: Timings) -> FrameResult:
         roi = None if out.roi is None else (out.roi.cx, out.roi.cy, out.roi.width)
         return FrameResult(poses=poses, width=width, height=height, timings=timings, roi=roi)
-

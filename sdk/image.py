@@ -128,14 +128,16 @@ class RoiResampler:
                 image = np.asarray(image.convert("RGB"))
             cv2 = self._cv2
             # OpenCV puts pixel centres at integers, so shift by half a pixel on both sides.
-            inverse = np.array(
-                [[a, b, c + 0.5 * (a + b) - 0.5], [d, e, f + 0.5 * (d + e) - 0.5]], dtype=np.float64
-            )
+            inverse = np.array([[a, b, c + 0.5 * (a + b) - 0.5], [d, e, f + 0.5 * (d + e) - 0.5]], dtype=np.float64)
             cv2.warpAffine(
-                image, inverse, self.out_size, dst=out,
+                image,
+                inverse,
+                self.out_size,
+                dst=out,
                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-            )  # fmt: skip
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0),
+            )
             return out
         if isinstance(image, np.ndarray):
             image = Image.fromarray(image)

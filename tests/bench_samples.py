@@ -15,8 +15,12 @@ DEFAULT_MODELS = ("movenet-lightning-int8", "blazepose-full")
 # Rough single-thread invoke milliseconds on a Raspberry Pi 5; other devices scale from these.
 _BASE_INVOKE_MS = {"movenet": 18.0, "blazepose": 45.0, "posenet": 60.0, "rtmpose": 80.0}
 # The pose model's input, batch 1 (NHWC for TFLite, NCHW for RTMPose's ONNX).
-_INPUT_SHAPE = {"movenet": [1, 192, 192, 3], "blazepose": [1, 256, 256, 3], "posenet": [1, 257, 257, 3],
-                "rtmpose": [1, 3, 256, 192]}  # fmt: skip
+_INPUT_SHAPE = {
+    "movenet": [1, 192, 192, 3],
+    "blazepose": [1, 256, 256, 3],
+    "posenet": [1, 257, 257, 3],
+    "rtmpose": [1, 3, 256, 192],
+}
 _INPUT_PATH = {"video": "/home/pi/clips/walk.mp4", "image": "/home/pi/clips/person.jpg"}
 _BOARDS = {
     "pi5": ("Raspberry Pi 5 Model B Rev 1.0", "Cortex-A76", "aarch64", 4, 1.0),
@@ -50,11 +54,21 @@ def sample_run(
     device_id = device_id or hashlib.sha256(f"device:{label}".encode()).hexdigest()[:16]
     run_id = run_id or hashlib.md5(f"{label}:{seed}:{created_utc}:{input_kind}:{size}:{stills}".encode()).hexdigest()
     device = {
-        "device_id": device_id, "hostname": label, "os": "Linux", "kernel": "6.6.51+rpt-rpi-2712",
-        "machine": machine, "cpu": cpu, "cores": cores, "ram_mb": 8064.0, "board": board,
-        "coral": {"usb": 0, "pcie": 0}, "python": "3.11.2", "numpy": np.__version__,
-        "backends": {"ai-edge-litert": "1.2.0"}, "thermal_zones": ["cpu-thermal"],
-    }  # fmt: skip
+        "device_id": device_id,
+        "hostname": label,
+        "os": "Linux",
+        "kernel": "6.6.51+rpt-rpi-2712",
+        "machine": machine,
+        "cpu": cpu,
+        "cores": cores,
+        "ram_mb": 8064.0,
+        "board": board,
+        "coral": {"usb": 0, "pcie": 0},
+        "python": "3.11.2",
+        "numpy": np.__version__,
+        "backends": {"ai-edge-litert": "1.2.0"},
+        "thermal_zones": ["cpu-thermal"],
+    }
     results = [_result(rng, model, n_threads, slowness, throttled, mode) for model in models for n_threads in threads]
     return {
         "schema": SCHEMA,
@@ -94,8 +108,11 @@ def _result(rng: np.random.Generator, model: str, threads: int, slowness: float,
     before_c, after_c = float(rng.uniform(45, 55)), float(rng.uniform(60, 82))
     detector = None
     if family == "blazepose":
-        detector = {"model": "blazepose-detector", "sha256": hashlib.sha256(b"blazepose-detector").hexdigest(),
-                    "size_bytes": 7_600_000}  # fmt: skip
+        detector = {
+            "model": "blazepose-detector",
+            "sha256": hashlib.sha256(b"blazepose-detector").hexdigest(),
+            "size_bytes": 7_600_000,
+        }
     return {
         "model": model,
         "model_path": f"/home/pi/.cache/edgepose/models/{model}.tflite",

@@ -19,9 +19,13 @@ from edgepose.eval.coco import oks  # noqa: F401  (COCO's OKS, re-exported for t
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("EDGEPOSE_DATA_DIR", REPO.parent / "shared" / "data"))
 REQUIRED_MODELS = (
-    "movenet-lightning-int8", "movenet-lightning-int8-edgetpu", "blazepose-detector", "blazepose-full",
-    "posenet-mobilenet", "posenet-mobilenet-edgetpu",
-)  # fmt: skip
+    "movenet-lightning-int8",
+    "movenet-lightning-int8-edgetpu",
+    "blazepose-detector",
+    "blazepose-full",
+    "posenet-mobilenet",
+    "posenet-mobilenet-edgetpu",
+)
 
 
 # The converter tests need the workstation extra (TensorFlow, onnx2tf, torch). Without it they are not

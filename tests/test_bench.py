@@ -32,8 +32,16 @@ def test_summary_matches_a_hand_computed_list():
     xs = [7.0, 1.0, 10.0, 4.0, 2.0, 9.0, 3.0, 6.0, 8.0, 5.0]
     s = summarize(xs)
     # Sorted 1..10; linear interpolation at rank h = 9q/100: p50 -> h=4.5, p90 -> 8.1, p99 -> 8.91.
-    assert s == {"n": 10, "mean": 5.5, "std": round(math.sqrt(82.5 / 9), 4), "min": 1.0, "p50": 5.5, "p90": 9.1,
-                 "p99": 9.91, "max": 10.0}  # fmt: skip
+    assert s == {
+        "n": 10,
+        "mean": 5.5,
+        "std": round(math.sqrt(82.5 / 9), 4),
+        "min": 1.0,
+        "p50": 5.5,
+        "p90": 9.1,
+        "p99": 9.91,
+        "max": 10.0,
+    }
     assert list(s) == list(STAT_KEYS)
 
 
@@ -46,8 +54,16 @@ def test_percentile_agrees_with_numpy_on_random_samples():
 
 
 def test_a_single_sample_has_zero_spread():
-    assert summarize([3.25]) == {"n": 1, "mean": 3.25, "std": 0.0, "min": 3.25, "p50": 3.25, "p90": 3.25,
-                                 "p99": 3.25, "max": 3.25}  # fmt: skip
+    assert summarize([3.25]) == {
+        "n": 1,
+        "mean": 3.25,
+        "std": 0.0,
+        "min": 3.25,
+        "p50": 3.25,
+        "p90": 3.25,
+        "p99": 3.25,
+        "max": 3.25,
+    }
     with pytest.raises(ValueError):
         summarize([])
 
@@ -76,11 +92,20 @@ def test_throttling_is_flagged_from_firmware_bits_and_kernel_counters(before, af
 
 def test_a_throttling_episode_in_the_middle_of_the_run_is_caught():
     before = ThermalState(temp_c=50.0, throttled="0x50000", throttle_events=None)  # under-voltage since boot
-    readings = [ThermalState(61.5, "0x50000", None), ThermalState(80.2, "0x50004", None),  # throttled now
-                ThermalState(70.0, "0x50000", None)]  # fmt: skip
+    readings = [
+        ThermalState(61.5, "0x50000", None),
+        ThermalState(80.2, "0x50004", None),  # throttled now
+        ThermalState(70.0, "0x50000", None),
+    ]
     record = device_info.thermal_record(before, readings)
-    assert record == {"before_c": 50.0, "after_c": 70.0, "max_c": 80.2, "throttled_before": "0x50000",
-                      "throttled_after": "0x50000", "throttled": True}  # fmt: skip
+    assert record == {
+        "before_c": 50.0,
+        "after_c": 70.0,
+        "max_c": 80.2,
+        "throttled_before": "0x50000",
+        "throttled_after": "0x50000",
+        "throttled": True,
+    }
     assert device_info.thermal_record(before, [readings[0], readings[2]])["throttled"] is False
 
 
@@ -95,10 +120,14 @@ def test_fingerprint_reads_a_raspberry_pi_and_a_coral_usb(monkeypatch):
     real_read, real_glob = device_info._read, device_info.glob.glob
     monkeypatch.setattr(device_info, "_read", lambda p: files.get(str(p), real_read(p)))
     monkeypatch.setattr(
-        device_info.glob, "glob",
-        lambda pattern: ["/sys/bus/usb/devices/1-1", "/sys/bus/usb/devices/1-2"]
-        if pattern == "/sys/bus/usb/devices/*" else real_glob(pattern),
-    )  # fmt: skip
+        device_info.glob,
+        "glob",
+        lambda pattern: (
+            ["/sys/bus/usb/devices/1-1", "/sys/bus/usb/devices/1-2"]
+            if pattern == "/sys/bus/usb/devices/*"
+            else real_glob(pattern)
+        ),
+    )
     fp = device_info.fingerprint()
     assert fp["board"] == "Raspberry Pi 5 Model B Rev 1.0"
     assert fp["coral"] == {"usb": 1, "pcie": 0}
@@ -110,8 +139,9 @@ def test_fingerprint_reads_a_raspberry_pi_and_a_coral_usb(monkeypatch):
 
 @pytest.fixture(scope="module")
 def photo_run():
-    opts = BenchOptions(models=["movenet-lightning-int8"], threads=[1, 2], runs=6, warmup=2, input=PHOTO, rounds=3,
-                        label="test-box")  # fmt: skip
+    opts = BenchOptions(
+        models=["movenet-lightning-int8"], threads=[1, 2], runs=6, warmup=2, input=PHOTO, rounds=3, label="test-box"
+    )
     return run_bench(opts)
 
 
@@ -153,8 +183,9 @@ def test_video_input_replays_as_new_streams(demo_video):
 
 
 def test_duration_bounds_the_timing(monkeypatch):
-    run = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=None, duration_s=0.05, warmup=1, rounds=2,
-                                 input=PHOTO))  # fmt: skip
+    run = run_bench(
+        BenchOptions(models=["movenet-lightning-int8"], runs=None, duration_s=0.05, warmup=1, rounds=2, input=PHOTO)
+    )
     assert run.document["results"][0]["frames"] >= 2  # at least one frame per round, however slow
 
 
@@ -162,14 +193,31 @@ def _edgepose(*args: str, env_db: Path) -> subprocess.CompletedProcess:
     import os
 
     env = {**os.environ, "EDGEPOSE_BENCH_DB": str(env_db)}
-    return subprocess.run([sys.executable, "-m", "edgepose.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "edgepose.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_cli_writes_json_and_appends_to_the_db(tmp_path):
     out, db = tmp_path / "r.json", tmp_path / "bench.sqlite"
-    p = _edgepose("bench", "--runs", "3", "--warmup", "1", "--input", str(PHOTO), "--threads", "1,2",
-                  "--label", "ci", "--json", str(out), "--db", str(db), env_db=tmp_path / "unused.sqlite")  # fmt: skip
+    p = _edgepose(
+        "bench",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--input",
+        str(PHOTO),
+        "--threads",
+        "1,2",
+        "--label",
+        "ci",
+        "--json",
+        str(out),
+        "--db",
+        str(db),
+        env_db=tmp_path / "unused.sqlite",
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, RUN_SCHEMA)
@@ -190,9 +238,23 @@ def test_cli_default_db_is_the_env_var_and_json_dash_owns_stdout(tmp_path):
 
 def test_cli_edgetpu_model_without_a_tpu_fails_that_config_only(tmp_path):
     db = tmp_path / "b.sqlite"
-    p = _edgepose("bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "-m", "movenet-lightning-int8",
-                  "-m", "movenet-lightning-int8-edgetpu", "--no-db", "--json", str(tmp_path / "r.json"),
-                  env_db=db)  # fmt: skip
+    p = _edgepose(
+        "bench",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--input",
+        str(PHOTO),
+        "-m",
+        "movenet-lightning-int8",
+        "-m",
+        "movenet-lightning-int8-edgetpu",
+        "--no-db",
+        "--json",
+        str(tmp_path / "r.json"),
+        env_db=db,
+    )
     assert p.returncode == 1
     errors = [line for line in p.stderr.splitlines() if line.startswith("edgepose: error:")]
     assert len(errors) == 1 and "Edge TPU" in errors[0] and "Traceback" not in p.stderr
@@ -230,8 +292,9 @@ def test_cli_corrupt_input_image_is_one_line(tmp_path):
 def test_cli_compare_and_export_read_what_bench_stored(tmp_path):
     db = tmp_path / "b.sqlite"
     for label in ("box-a", "box-b"):
-        p = _edgepose("bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "--label", label,
-                      "--db", str(db), env_db=db)  # fmt: skip
+        p = _edgepose(
+            "bench", "--runs", "2", "--warmup", "1", "--input", str(PHOTO), "--label", label, "--db", str(db), env_db=db
+        )
         assert p.returncode == 0, p.stderr
     p = _edgepose("bench", "compare", "--db", str(db), "--plot", str(tmp_path / "c.png"), env_db=db)
     assert p.returncode == 0, p.stderr
@@ -248,8 +311,11 @@ def test_top_down_results_name_their_detector_and_time_one_person(model_dir):
     run = run_bench(BenchOptions(models=["blazepose-full"], mode="multi", runs=2, warmup=1, rounds=1, input=group))
     r = run.document["results"][0]
     spec = REGISTRY["blazepose-detector"]
-    assert r["detector"] == {"model": spec.name, "sha256": spec.sha256,
-                             "size_bytes": (model_dir / spec.filename).stat().st_size}  # fmt: skip
+    assert r["detector"] == {
+        "model": spec.name,
+        "sha256": spec.sha256,
+        "size_bytes": (model_dir / spec.filename).stat().st_size,
+    }
     assert r["poses_per_frame"] >= 2 and r["warnings"] == []
     # The invoke is one person's crop (batch 1), though the pipeline batches everyone in one call.
     assert r["invoke_input_shapes"] == [[1, 256, 256, 3]]

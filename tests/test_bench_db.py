@@ -69,9 +69,14 @@ def make_db(path: Path, *runs: dict) -> Path:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"label": "pi4", "throttled": True}, {"models": MODELS, "mode": "multi"},
-     {"input_kind": "video", "size": (960, 540)}, {"input_kind": "image", "size": (640, 425), "stills": True}],
-)  # fmt: skip
+    [
+        {},
+        {"label": "pi4", "throttled": True},
+        {"models": MODELS, "mode": "multi"},
+        {"input_kind": "video", "size": (960, 540)},
+        {"input_kind": "image", "size": (640, 425), "stills": True},
+    ],
+)
 def test_sample_runs_are_schema_valid(kwargs: dict) -> None:
     run = sample_run(**kwargs)
     jsonschema.validate(run, RUN_SCHEMA)
@@ -159,8 +164,9 @@ def _kill_mid_append(db: Path, deadline: float) -> bool:
     """
     journal = db.with_name(db.name + "-journal")
     before = max(_committed_runs(db), 0)
-    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(REPO)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db), str(REPO)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         while _committed_runs(db) <= before:
             assert child.poll() is None, child.stderr.read().decode()
@@ -384,8 +390,13 @@ def _newer_db(path: Path) -> Path:
     return path
 
 
-BAD_FILES = {"text": _text_file, "truncated": _truncated_db, "tiny": _tiny_truncated_db, "foreign": _foreign_db,
-             "newer": _newer_db}  # fmt: skip
+BAD_FILES = {
+    "text": _text_file,
+    "truncated": _truncated_db,
+    "tiny": _tiny_truncated_db,
+    "foreign": _foreign_db,
+    "newer": _newer_db,
+}
 
 
 @pytest.mark.parametrize("kind", BAD_FILES)
@@ -427,11 +438,26 @@ _INPUTS = {  # run -> (input kind, size, stills), oldest first
 def _input_runs() -> dict[str, dict]:
     runs = {}
     for i, (name, (kind, size, stills)) in enumerate(_INPUTS.items()):
-        runs[name] = sample_run("pi5", models=MODELS[:1], threads=(4,), seed=i, created_utc=f"2026-01-15T1{i}:00:00Z",
-                                input_kind=kind, size=size, stills=stills)  # fmt: skip
+        runs[name] = sample_run(
+            "pi5",
+            models=MODELS[:1],
+            threads=(4,),
+            seed=i,
+            created_utc=f"2026-01-15T1{i}:00:00Z",
+            input_kind=kind,
+            size=size,
+            stills=stills,
+        )
     # The newest run of all, on the first run's video: it replaces that run only.
-    runs["video again"] = sample_run("pi5", models=MODELS[:1], threads=(4,), seed=9, created_utc="2026-01-16T10:00:00Z",
-                                     input_kind="video", size=(960, 540))  # fmt: skip
+    runs["video again"] = sample_run(
+        "pi5",
+        models=MODELS[:1],
+        threads=(4,),
+        seed=9,
+        created_utc="2026-01-16T10:00:00Z",
+        input_kind="video",
+        size=(960, 540),
+    )
     return runs
 
 
@@ -443,19 +469,26 @@ def test_the_input_and_stills_are_part_of_a_configuration(tmp_path: Path) -> Non
         latest = db.query()
         history = db.query(latest_only=False)
     assert len(history) == 5
-    assert sorted(r["run_id"] for r in latest) == sorted(runs[n]["run_id"] for n in ("video again", "generated",
-                                                                                      "stills", "image"))  # fmt: skip
+    assert sorted(r["run_id"] for r in latest) == sorted(
+        runs[n]["run_id"] for n in ("video again", "generated", "stills", "image")
+    )
     assert {(r["input_kind"], r["input_width"], r["input_height"], r["stills"]) for r in latest} == {
-        ("video", 960, 540, False), ("generated", 640, 480, False), ("image", 640, 425, True),
+        ("video", 960, 540, False),
+        ("generated", 640, 480, False),
+        ("image", 640, 425, True),
         ("image", 640, 425, False),
-    }  # fmt: skip
+    }
 
     result = bench("compare", "--db", path)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if "movenet" in line]
     assert len(lines) == 4
-    for text, n in (("video 960x540 ", 1), ("generated 640x480 ", 1), ("image 640x425 stills", 1),
-                    ("image 640x425 ", 2)):  # fmt: skip
+    for text, n in (
+        ("video 960x540 ", 1),
+        ("generated 640x480 ", 1),
+        ("image 640x425 stills", 1),
+        ("image 640x425 ", 2),
+    ):
         assert sum(text in line for line in lines) == n, (text, result.stdout)
     assert "input" in result.stdout
 
@@ -467,7 +500,11 @@ def test_the_input_and_stills_are_part_of_a_configuration(tmp_path: Path) -> Non
     assert len(by_run) == 5
     stills = by_run[runs["stills"]["run_id"]]
     assert (stills["input_kind"], stills["input_width"], stills["input_height"], stills["stills"]) == (
-        "image", "640", "425", "1")  # fmt: skip
+        "image",
+        "640",
+        "425",
+        "1",
+    )
     assert by_run[runs["video"]["run_id"]]["stills"] == "0"
 
     # The chart draws each configuration once, and names the input since it tells these bars apart.
@@ -482,8 +519,11 @@ def test_the_input_and_stills_are_part_of_a_configuration(tmp_path: Path) -> Non
 _MISSING = object()
 # name -> (where in the document, the value put there, what the error says after "malformed document (")
 MALFORMED = {
-    "p50 a string": (("results", 0, "pipeline_ms", "p50"), "fast",
-                     'results[0].pipeline_ms.p50: "fast" is not a number)'),
+    "p50 a string": (
+        ("results", 0, "pipeline_ms", "p50"),
+        "fast",
+        'results[0].pipeline_ms.p50: "fast" is not a number)',
+    ),
     "label null": (("label",), None, "label: null is not a string)"),
     "label missing": (("label",), _MISSING, "label: missing)"),
     "threads a bool": (("results", 1, "threads"), True, "results[1].threads: true is not an integer)"),
@@ -493,8 +533,11 @@ MALFORMED = {
     "stage missing": (("results", 0, "stages_ms", "decode"), _MISSING, "results[0].stages_ms.decode: missing)"),
     "fps a list": (("results", 0, "fps"), [1], "results[0].fps: a list is not a number)"),
     "max_c a string": (("results", 0, "thermal", "max_c"), "hot", 'results[0].thermal.max_c: "hot" is not a number)'),
-    "throttled a string": (("results", 0, "thermal", "throttled"), "no",
-                           'results[0].thermal.throttled: "no" is not true or false)'),
+    "throttled a string": (
+        ("results", 0, "thermal", "throttled"),
+        "no",
+        'results[0].thermal.throttled: "no" is not true or false)',
+    ),
     "detector model": (("results", 3, "detector", "model"), 7, "results[3].detector.model: 7 is not a string)"),
     "mode unknown": (("results", 0, "mode"), "crowd", 'results[0].mode: "crowd" is neither'),
     "result a list": (("results", 0), [], "results[0]: a list is not an object)"),
@@ -503,7 +546,7 @@ MALFORMED = {
     "width a string": (("input", "width"), "640", 'input.width: "640" is not an integer)'),
     "input missing": (("input",), _MISSING, "input: missing)"),
     "stills a string": (("settings", "stills"), "no", 'settings.stills: "no" is not true or false)'),
-}  # fmt: skip
+}
 
 
 def _malformed(name: str) -> dict:
@@ -575,9 +618,11 @@ def test_unwritable_outputs_name_the_users_path(tmp_path: Path) -> None:
         (("compare", "--plot", file / "x.png"), file / "x.png", f"{file} is not a directory"),
     ]
     if sys.platform == "linux":  # no file can be created in /proc, whoever runs the tests
-        cases += [(("export", "--csv", "/proc/x.csv"), "/proc/x.csv", "cannot write"),
-                  (("export", "--json", "/proc/x.json"), "/proc/x.json", "cannot write"),
-                  (("compare", "--plot", "/proc/x.png"), "/proc/x.png", "cannot write")]  # fmt: skip
+        cases += [
+            (("export", "--csv", "/proc/x.csv"), "/proc/x.csv", "cannot write"),
+            (("export", "--json", "/proc/x.json"), "/proc/x.json", "cannot write"),
+            (("compare", "--plot", "/proc/x.png"), "/proc/x.png", "cannot write"),
+        ]
     for args, path, why in cases:
         result = bench(*args, "--db", db)
         line = assert_one_line_error(result)
@@ -639,9 +684,11 @@ def test_peak_temperature_and_detector_are_stored(tmp_path: Path) -> None:
         table = list(csv.DictReader(f))
     assert {"temp_max_c", "detector_model"} <= set(CSV_COLUMNS)
     assert {(r["label"], r["model"], r["detector_model"]) for r in table} == {
-        ("pi5", "movenet-lightning-int8", ""), ("pi5", "blazepose-full", "blazepose-detector"),
-        ("pi4", "movenet-lightning-int8", ""), ("pi4", "blazepose-full", ""),
-    }  # fmt: skip
+        ("pi5", "movenet-lightning-int8", ""),
+        ("pi5", "blazepose-full", "blazepose-detector"),
+        ("pi4", "movenet-lightning-int8", ""),
+        ("pi4", "blazepose-full", ""),
+    }
     assert all((r["temp_max_c"] == "") == (r["label"] == "pi4") for r in table)
 
 

@@ -17,10 +17,30 @@ BACKENDS = ["litert"] + (["tflite-runtime"] if importlib.util.find_spec("tflite_
 
 def test_bench_runs_on_the_installed_runtimes(tmp_path):
     db, out = tmp_path / "bench.sqlite", tmp_path / "r.json"
-    args = ["bench", "--runs", "3", "--warmup", "1", "--input", str(DATA_DIR / "coco" / "000000000785.jpg"),
-            "--backend", ",".join(BACKENDS), "--threads", "1,2", "--json", str(out), "--db", str(db)]  # fmt: skip
-    p = subprocess.run([sys.executable, "-m", "edgepose.cli", *args], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "EDGEPOSE_BENCH_DB": str(tmp_path / "unused.sqlite")})  # fmt: skip
+    args = [
+        "bench",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--input",
+        str(DATA_DIR / "coco" / "000000000785.jpg"),
+        "--backend",
+        ",".join(BACKENDS),
+        "--threads",
+        "1,2",
+        "--json",
+        str(out),
+        "--db",
+        str(db),
+    ]
+    p = subprocess.run(
+        [sys.executable, "-m", "edgepose.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "EDGEPOSE_BENCH_DB": str(tmp_path / "unused.sqlite")},
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     assert [(r["backend"], r["threads"]) for r in doc["results"]] == [(b, t) for b in BACKENDS for t in (1, 2)]

@@ -118,14 +118,15 @@ def _constant_movenet_onnx(path, y: float, x: float) -> None:
         helper.make_node("Add", ["kps", "z"], ["output_0"]),
     ]
     graph = helper.make_graph(
-        nodes, "constant_movenet",
+        nodes,
+        "constant_movenet",
         [helper.make_tensor_value_info("input", TensorProto.UINT8, [1, 192, 192, 3])],
         [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, 1, 17, 3])],
         initializer=[
             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
             helper.make_tensor("kps", TensorProto.FLOAT, value.shape, value.ravel().tolist()),
         ],
-    )  # fmt: skip
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
 
 
@@ -156,10 +157,11 @@ def test_onnx_run_batch_is_one_call_only_with_a_symbolic_batch(tmp_path, batch_d
 
     path = tmp_path / "cast.onnx"
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "cast",
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+        "cast",
         [helper.make_tensor_value_info("x", TensorProto.UINT8, [batch_dim, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch_dim, 4])],
-    )  # fmt: skip
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
     backend = open_backend(path, "onnxruntime", threads=1)
     calls = []

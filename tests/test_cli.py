@@ -48,8 +48,12 @@ class Cli:
     def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "edgepose.cli", *map(str, args)],
-            capture_output=True, text=True, env=self.env, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
 
 
 def json_lines(text: str) -> list[dict]:

@@ -67,8 +67,7 @@ def test_multi_mode_with_posenet(cli):
 def test_max_people_and_min_score_options(cli):
     two = one_frame(cli("run", GROUP_PHOTO, "--mode", "multi", "--max-people", "2"))
     assert len(two["poses"]) == 2
-    strong = one_frame(cli("run", GROUP_PHOTO, "--mode", "multi", "--model", "posenet-mobilenet",
-                           "--min-score", "0.5"))  # fmt: skip
+    strong = one_frame(cli("run", GROUP_PHOTO, "--mode", "multi", "--model", "posenet-mobilenet", "--min-score", "0.5"))
     assert len(strong["poses"]) == 4 and all(p["score"] >= 0.5 for p in strong["poses"])
 
 

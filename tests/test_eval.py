@@ -40,17 +40,49 @@ ANNOTATIONS = COCO_DIR / "test_coco.json"
 ONE_PERSON = "000000000785.jpg"
 ONE_PERSON_ANN = 442619  # the only annotated person in 000000000785.jpg
 # COCO's per-keypoint constants, written out again so the check does not lean on the SDK's copy.
-SIGMAS = [.026, .025, .025, .035, .035, .079, .079, .072, .072,
-          .062, .062, .107, .107, .087, .087, .089, .089]  # fmt: skip
-EVAL_KEYS = ["schema", "model", "mode", "backend", "annotations", "images_dir", "images", "people", "predictions",
-             "ap", "ap50", "ap75", "ar", "mean_oks", "per_person", "seconds_per_image"]  # fmt: skip
+SIGMAS = [
+    0.026,
+    0.025,
+    0.025,
+    0.035,
+    0.035,
+    0.079,
+    0.079,
+    0.072,
+    0.072,
+    0.062,
+    0.062,
+    0.107,
+    0.107,
+    0.087,
+    0.087,
+    0.089,
+    0.089,
+]
+EVAL_KEYS = [
+    "schema",
+    "model",
+    "mode",
+    "backend",
+    "annotations",
+    "images_dir",
+    "images",
+    "people",
+    "predictions",
+    "ap",
+    "ap50",
+    "ap75",
+    "ar",
+    "mean_oks",
+    "per_person",
+    "seconds_per_image",
+]
 METRIC_KEYS = ["ap", "ap50", "ap75", "ar", "mean_oks"]
 
 
 def options(model: str, mode: str = "single") -> PoseEstimatorOptions:
     # The CLI's defaults (cli_eval.DEFAULT_MIN_SCORE, DEFAULT_MAX_PEOPLE).
-    return PoseEstimatorOptions(model=model, mode=mode, threads=2, smoothing=False, min_pose_score=0.05,
-                                max_people=20)  # fmt: skip
+    return PoseEstimatorOptions(model=model, mode=mode, threads=2, smoothing=False, min_pose_score=0.05, max_people=20)
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +198,9 @@ def test_no_predictions_score_zero_and_other_layouts_are_refused():
 
 
 def test_compare_with_itself_has_zero_delta_and_the_documented_keys():
-    result = evaluate_compare(options("movenet-lightning-int8"), options("movenet-lightning-int8"),
-                              ANNOTATIONS, COCO_DIR)  # fmt: skip
+    result = evaluate_compare(
+        options("movenet-lightning-int8"), options("movenet-lightning-int8"), ANNOTATIONS, COCO_DIR
+    )
     assert isinstance(result, CompareResult)
     assert result.delta == {k: 0.0 for k in METRIC_KEYS}
     assert result.mean_abs_oks_delta_per_person == 0.0
@@ -184,8 +217,10 @@ def test_compare_with_itself_has_zero_delta_and_the_documented_keys():
 
 
 def test_blazepose_33_keypoints_are_mapped_to_coco17():
-    with PoseEstimator.create_from_options(options("blazepose-full")) as single, \
-            PoseEstimator.create_from_options(options("blazepose-full", "multi")) as multi:  # fmt: skip
+    with (
+        PoseEstimator.create_from_options(options("blazepose-full")) as single,
+        PoseEstimator.create_from_options(options("blazepose-full", "multi")) as multi,
+    ):
         r_single, r_multi = run_evaluation([single, multi], ANNOTATIONS, COCO_DIR)
     # Measured: 0.90 on the one-person photo (single), mean OKS 0.66 over the 12 people (multi). A wrong
     # mapping (say the first 17 of the 33) would land near 0.
@@ -251,8 +286,14 @@ def eval_cli(*args: str | Path, no_pycocotools: bool = False) -> subprocess.Comp
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["EDGEPOSE_OFFLINE"] = "1"
     flag = ["--no-pycocotools"] if no_pycocotools else []
-    return subprocess.run([sys.executable, "-c", APP, *flag, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", APP, *flag, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_cli_json_to_stdout_is_the_only_stdout():
@@ -265,8 +306,18 @@ def test_cli_json_to_stdout_is_the_only_stdout():
 
 def test_cli_compare_writes_the_json_file(tmp_path: Path):
     out = tmp_path / "eval.json"
-    p = eval_cli("--annotations", ANNOTATIONS, "--images", COCO_DIR, "--compare", "movenet-lightning-int8",
-                 "--threads", "2", "--json", out)  # fmt: skip
+    p = eval_cli(
+        "--annotations",
+        ANNOTATIONS,
+        "--images",
+        COCO_DIR,
+        "--compare",
+        "movenet-lightning-int8",
+        "--threads",
+        "2",
+        "--json",
+        out,
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
     assert doc["schema"] == COMPARE_SCHEMA and doc["delta"] == {k: 0.0 for k in METRIC_KEYS}
@@ -289,14 +340,12 @@ def test_cli_missing_image_dir(tmp_path: Path):
 
 def test_cli_missing_image_file(coco_copy: Path):
     (coco_copy / "000000197388.jpg").unlink()
-    _one_line_error(eval_cli("--annotations", coco_copy / "test_coco.json", "--images", coco_copy),
-                    "000000197388.jpg")  # fmt: skip
+    _one_line_error(eval_cli("--annotations", coco_copy / "test_coco.json", "--images", coco_copy), "000000197388.jpg")
 
 
 def test_cli_corrupt_image(coco_copy: Path):
     (coco_copy / "000000196141.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    _one_line_error(eval_cli("--annotations", coco_copy / "test_coco.json", "--images", coco_copy),
-                    "000000196141.jpg")  # fmt: skip
+    _one_line_error(eval_cli("--annotations", coco_copy / "test_coco.json", "--images", coco_copy), "000000196141.jpg")
 
 
 @pytest.mark.parametrize("content", ["not json at all", '{"images": [], "annotations": []}', "[1, 2]"])

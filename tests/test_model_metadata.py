@@ -38,8 +38,17 @@ def detector_path(model_dir: Path) -> Path:
 
 
 def landmark_meta(source: Path) -> dict:
-    return make_metadata("blazepose", "single", (256, 256), "NHWC", (0.0, 0.0, 0.0), (255.0, 255.0, 255.0),
-                         source, "tflite-fp16", keypoint_names=["nose", "left_eye_inner"])  # fmt: skip
+    return make_metadata(
+        "blazepose",
+        "single",
+        (256, 256),
+        "NHWC",
+        (0.0, 0.0, 0.0),
+        (255.0, 255.0, 255.0),
+        source,
+        "tflite-fp16",
+        keypoint_names=["nose", "left_eye_inner"],
+    )
 
 
 def cast_onnx(path: Path) -> None:
@@ -48,10 +57,11 @@ def cast_onnx(path: Path) -> None:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)], "cast",
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+        "cast",
         [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     model.metadata_props.add(key="author", value="someone")  # other entries must survive
     onnx.save(model, path)
@@ -106,8 +116,18 @@ def test_onnx_round_trip_agrees_with_onnxruntime(tmp_path):
     src, path = tmp_path / "cast.onnx", tmp_path / "cast_meta.onnx"
     cast_onnx(src)
     assert read_metadata(src) is None
-    meta = make_metadata("rtmpose", "single", (192, 256), "NCHW", converter.RTMPOSE_MEAN, converter.RTMPOSE_STD,
-                         src, "onnx-fp32", keypoint_names=["nose"], simcc_split_ratio=2.0)  # fmt: skip
+    meta = make_metadata(
+        "rtmpose",
+        "single",
+        (192, 256),
+        "NCHW",
+        converter.RTMPOSE_MEAN,
+        converter.RTMPOSE_STD,
+        src,
+        "onnx-fp32",
+        keypoint_names=["nose"],
+        simcc_split_ratio=2.0,
+    )
     embed_onnx_metadata(src, path, meta)
     embed_metadata(path, path, dict(meta, format="onnx-int8"))  # replaces, in place
     assert read_metadata(path) == dict(meta, format="onnx-int8")
@@ -150,12 +170,15 @@ def test_truncated_and_garbage_files_give_none(tmp_path, landmark_path):
             assert _read_or_model_error(part) in (None, read_metadata(src)), (src.name, cut)
     rng = np.random.default_rng(1)
     for name, content in [
-        ("empty.tflite", b""), ("empty.onnx", b""), ("text.onnx", b"not a model at all\n" * 50),
-        ("random.tflite", rng.bytes(5000)), ("random.onnx", rng.bytes(5000)),
+        ("empty.tflite", b""),
+        ("empty.onnx", b""),
+        ("text.onnx", b"not a model at all\n" * 50),
+        ("random.tflite", rng.bytes(5000)),
+        ("random.onnx", rng.bytes(5000)),
         ("header.tflite", b"\x10\x00\x00\x00TFL3" + rng.bytes(200)),
         ("huge_offsets.tflite", b"\xff\xff\xff\x7fTFL3" + b"\xff" * 64),
         ("photo.jpg", b"\xff\xd8\xff" + rng.bytes(100)),
-    ]:  # fmt: skip
+    ]:
         (tmp_path / name).write_bytes(content)
         assert read_metadata(tmp_path / name) is None, name
     with pytest.raises(ModelError, match="cannot read model file"):
@@ -171,18 +194,32 @@ def test_malformed_json_counts_as_no_metadata(tmp_path, landmark_path, monkeypat
 
 
 def test_fields_are_parsed_leniently_and_written_strictly():
-    meta = ModelMetadata.from_json(json.dumps({
-        "family": "yolo", "task": "single", "input_size": [192, 0], "input_layout": "NCHW",
-        "normalization": {"mean": [0, 0, 0], "std": [1, 0, 1]}, "simcc_split_ratio": True,
-        "keypoint_names": ["a", 3], "future_field": [1, 2], "source": "m.pth",
-    }))  # fmt: skip
+    meta = ModelMetadata.from_json(
+        json.dumps(
+            {
+                "family": "yolo",
+                "task": "single",
+                "input_size": [192, 0],
+                "input_layout": "NCHW",
+                "normalization": {"mean": [0, 0, 0], "std": [1, 0, 1]},
+                "simcc_split_ratio": True,
+                "keypoint_names": ["a", 3],
+                "future_field": [1, 2],
+                "source": "m.pth",
+            }
+        )
+    )
     assert meta == ModelMetadata(task="single", input_layout="NCHW", source="m.pth")
     assert ModelMetadata.from_json("{}") == ModelMetadata()
     assert ModelMetadata.from_json("{broken") is None and ModelMetadata.from_json(b"[]") is None
     good = make_metadata("movenet", "single", (192, 192), "NHWC", (0, 0, 0), (1, 1, 1), "x.tflite", "tflite-fp16")
     assert "keypoint_names" not in good and "source_sha256" not in good  # none given, no such file
-    for bad in [dict(good, family="yolo"), dict(good, normalization={"mean": [0, 0, 0], "std": [1, 0, 1]}),
-                dict(good, input_size=[192]), {k: v for k, v in good.items() if k != "task"}]:  # fmt: skip
+    for bad in [
+        dict(good, family="yolo"),
+        dict(good, normalization={"mean": [0, 0, 0], "std": [1, 0, 1]}),
+        dict(good, input_size=[192]),
+        {k: v for k, v in good.items() if k != "task"},
+    ]:
         with pytest.raises(ValueError, match="edgepose metadata"):
             converter.metadata_json(bad)
 
@@ -291,8 +328,9 @@ def test_normalization_comes_from_metadata_and_defaults_are_unchanged(tmp_path, 
     assert np.array_equal(x, landmarks._crops._batch[:1].astype(np.float32) * (1.0 / 255.0))
     # ... and a converted file's metadata is read from the file itself.
     path = tmp_path / "landmarks_unit_range.tflite"
-    embed_tflite_metadata(landmark_path, path, dict(landmark_meta(landmark_path),
-                                                    normalization={"mean": [0, 0, 0], "std": [1, 1, 1]}))  # fmt: skip
+    embed_tflite_metadata(
+        landmark_path, path, dict(landmark_meta(landmark_path), normalization={"mean": [0, 0, 0], "std": [1, 1, 1]})
+    )
     landmarks = BlazePoseLandmark(open_backend(path, "litert", threads=1))
     (x,) = landmarks.preprocess(rgb, [roi])
     assert np.array_equal(x, landmarks._crops._batch[:1].astype(np.float32))
@@ -315,8 +353,9 @@ def cli(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Cli:
     return Cli(cli_env(model_dir, tmp_path_factory.mktemp("xdg-cache")))
 
 
-def test_cli_recognises_converted_files_by_metadata_or_tensors(cli, tmp_path, landmark_path, detector_path,
-                                                             one_person_photo, monkeypatch):  # fmt: skip
+def test_cli_recognises_converted_files_by_metadata_or_tensors(
+    cli, tmp_path, landmark_path, detector_path, one_person_photo, monkeypatch
+):
     # A detector outside the registry: refused as a detector, by its metadata or by its tensors alone.
     tagged = tmp_path / "my_detector.tflite"
     half = (127.5, 127.5, 127.5)

@@ -13,8 +13,14 @@ from edgepose.errors import ModelError
 
 
 def test_registry_has_the_required_names():
-    for name in ("movenet-lightning-int8", "movenet-lightning-int8-edgetpu", "movenet-lightning-fp16",
-                 "movenet-thunder-int8", "movenet-thunder-fp16", "movenet-multipose-lightning"):  # fmt: skip
+    for name in (
+        "movenet-lightning-int8",
+        "movenet-lightning-int8-edgetpu",
+        "movenet-lightning-fp16",
+        "movenet-thunder-int8",
+        "movenet-thunder-fp16",
+        "movenet-multipose-lightning",
+    ):
         spec = REGISTRY[name]
         assert spec.url.startswith("https://") and spec.filename.endswith(".tflite")
         assert spec.family == "movenet" and len(spec.keypoints) == 17

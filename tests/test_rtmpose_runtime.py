@@ -175,15 +175,24 @@ def test_detection_and_tracking_rois_are_upright_3_to_4_person_boxes():
     [
         ([image_input("NCHW")], simcc_specs(), ("rtmpose", "single")),
         ([image_input("NHWC", np.int8, 0.02, 0)], simcc_specs(np.int8, 0.01, 0)[::-1], ("rtmpose", "single")),
-        ([TensorSpec("i", (1, 224, 224, 3), F32)],
-         [TensorSpec("s", (1, 2254, 1), F32), TensorSpec("r", (1, 2254, 12), F32)], ("person-detector", "detector")),
-        ([TensorSpec("i", (1, 256, 256, 3), F32)],
-         [TensorSpec("p", (1, 1), F32), TensorSpec("l", (1, 195), F32)], ("blazepose", "single")),
-        ([TensorSpec("i", (1, 481, 641, 3), F32)],
-         [TensorSpec(n, (1, 31, 41, c), F32) for n, c in (("m", 64), ("h", 17), ("s", 34))], ("posenet", "multi")),
+        (
+            [TensorSpec("i", (1, 224, 224, 3), F32)],
+            [TensorSpec("s", (1, 2254, 1), F32), TensorSpec("r", (1, 2254, 12), F32)],
+            ("person-detector", "detector"),
+        ),
+        (
+            [TensorSpec("i", (1, 256, 256, 3), F32)],
+            [TensorSpec("p", (1, 1), F32), TensorSpec("l", (1, 195), F32)],
+            ("blazepose", "single"),
+        ),
+        (
+            [TensorSpec("i", (1, 481, 641, 3), F32)],
+            [TensorSpec(n, (1, 31, 41, c), F32) for n, c in (("m", 64), ("h", 17), ("s", 34))],
+            ("posenet", "multi"),
+        ),
         ([TensorSpec("i", (1, 192, 192, 3), F32)], [TensorSpec("o", (1, 1, 17, 3), F32)], ("movenet", "single")),
     ],
-)  # fmt: skip
+)
 def test_guess_family_without_metadata(inputs, outputs, expected):
     assert _guess_family(FakeBackend(inputs, outputs)) == expected
 
@@ -199,11 +208,21 @@ def test_metadata_family_comes_before_the_tensors(tmp_path):
     _simcc_onnx(path, np.zeros((2, K)))
     backend = FakeBackend([TensorSpec("i", (1, 192, 192, 3), F32)], [TensorSpec("o", (1, 1, 17, 3), F32)], path)
     assert _file_family(path, backend) == _guess_family(backend) == ("movenet", "single")
-    embed_onnx_metadata(path, path, make_metadata("rtmpose", "single", (W, H), "NCHW", (0, 0, 0), (1, 1, 1),
-                                                  "x.pth", "onnx-fp32", COCO17_KEYPOINTS, 2.0))  # fmt: skip
+    embed_onnx_metadata(
+        path,
+        path,
+        make_metadata(
+            "rtmpose", "single", (W, H), "NCHW", (0, 0, 0), (1, 1, 1), "x.pth", "onnx-fp32", COCO17_KEYPOINTS, 2.0
+        ),
+    )
     assert _file_family(path, backend) == ("rtmpose", "single")
-    embed_onnx_metadata(path, path, make_metadata("blazepose-detector", "detector", (224, 224), "NHWC",
-                                                  (127.5,) * 3, (127.5,) * 3, "d.tflite", "onnx-fp32"))  # fmt: skip
+    embed_onnx_metadata(
+        path,
+        path,
+        make_metadata(
+            "blazepose-detector", "detector", (224, 224), "NHWC", (127.5,) * 3, (127.5,) * 3, "d.tflite", "onnx-fp32"
+        ),
+    )
     # The family's old name, as earlier converters wrote it, reads as today's.
     assert _file_family(path, backend) == ("person-detector", "detector")
 
@@ -238,10 +257,13 @@ def _simcc_onnx(path: Path, bins: np.ndarray, layout: str = "NCHW") -> None:
         helper.make_node("Add", ["nothing", "py"], ["simcc_y"]),
     ]
     graph = helper.make_graph(
-        nodes, "constant_rtmpose",
+        nodes,
+        "constant_rtmpose",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, ["N", K, int(W * SPLIT)]),
-         helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, ["N", K, int(H * SPLIT)])],
+        [
+            helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, ["N", K, int(W * SPLIT)]),
+            helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, ["N", K, int(H * SPLIT)]),
+        ],
         initializer=[
             helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
             helper.make_tensor("col", TensorProto.INT64, [3], [-1, 1, 1]),
@@ -249,7 +271,7 @@ def _simcc_onnx(path: Path, bins: np.ndarray, layout: str = "NCHW") -> None:
             helper.make_tensor("px", TensorProto.FLOAT, sx.shape, sx.ravel().tolist()),
             helper.make_tensor("py", TensorProto.FLOAT, sy.shape, sy.ravel().tolist()),
         ],
-    )  # fmt: skip
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
 
 
@@ -284,8 +306,18 @@ def test_edgepose_run_with_an_rtmpose_onnx_needs_no_other_flag(
     path = tmp_path / "rtmpose_synthetic.onnx"
     _simcc_onnx(path, layout_bins(), layout)
     if with_metadata:
-        meta = make_metadata("rtmpose", "single", (W, H), layout, RTMPOSE_MEAN, RTMPOSE_STD, "rtmpose-t.pth",
-                             "onnx-fp32", COCO17_KEYPOINTS, SPLIT)  # fmt: skip
+        meta = make_metadata(
+            "rtmpose",
+            "single",
+            (W, H),
+            layout,
+            RTMPOSE_MEAN,
+            RTMPOSE_STD,
+            "rtmpose-t.pth",
+            "onnx-fp32",
+            COCO17_KEYPOINTS,
+            SPLIT,
+        )
         embed_onnx_metadata(path, path, meta)
     res = cli("run", one_person_photo, "--model", path)
     assert res.returncode == 0, res.stderr

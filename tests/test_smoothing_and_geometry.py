@@ -45,10 +45,15 @@ def _pose_at(points: dict[str, tuple[float, float]], score: float = 0.9) -> Pose
 
 
 def test_torso_crop_centres_on_hips_and_covers_the_body():
-    kps = _kps_at({
-        "left_shoulder": (300, 100), "right_shoulder": (260, 100),
-        "left_hip": (300, 200), "right_hip": (260, 200), "left_ankle": (300, 350),
-    })  # fmt: skip
+    kps = _kps_at(
+        {
+            "left_shoulder": (300, 100),
+            "right_shoulder": (260, 100),
+            "left_hip": (300, 200),
+            "right_hip": (260, 200),
+            "left_ankle": (300, 350),
+        }
+    )
     roi = torso_crop(kps, 640, 480)
     assert (roi.cx, roi.cy) == (280.0, 200.0)
     # torso reaches 100 px from the hip centre (x1.9 = 190), the ankle 150 px (x1.2 = 180)

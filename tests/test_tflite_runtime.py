@@ -23,8 +23,10 @@ def test_tflite_runtime_gives_litert_keypoints_or_a_clear_error(movenet_path, on
         with pytest.raises(BackendError, match="pip install tflite-runtime"):
             open_backend(movenet_path, backend="tflite-runtime")
         return
-    with PoseEstimator.create_from_model(backend="tflite-runtime", threads=1) as fallback, \
-         PoseEstimator.create_from_model(backend="litert", threads=1) as litert:  # fmt: skip
+    with (
+        PoseEstimator.create_from_model(backend="tflite-runtime", threads=1) as fallback,
+        PoseEstimator.create_from_model(backend="litert", threads=1) as litert,
+    ):
         assert fallback.backend.name == "tflite-runtime"
         a = pose_xy(fallback.estimate(one_person_photo)[0])
         b = pose_xy(litert.estimate(one_person_photo)[0])

@@ -12,10 +12,27 @@ from edgepose.tracking.tracker import PoseTracker, Tracked, TrackerParams, box_i
 W, H, FPS = 640, 480, 30.0
 
 # A standing COCO-17 skeleton in units of body height: x from the centre line, y down from the top.
-_SKELETON = np.array([
-    (0, .05), (-.03, .03), (.03, .03), (-.06, .05), (.06, .05), (-.15, .2), (.15, .2), (-.2, .38), (.2, .38),
-    (-.22, .55), (.22, .55), (-.1, .55), (.1, .55), (-.1, .77), (.1, .77), (-.1, 1.0), (.1, 1.0),
-])  # fmt: skip
+_SKELETON = np.array(
+    [
+        (0, 0.05),
+        (-0.03, 0.03),
+        (0.03, 0.03),
+        (-0.06, 0.05),
+        (0.06, 0.05),
+        (-0.15, 0.2),
+        (0.15, 0.2),
+        (-0.2, 0.38),
+        (0.2, 0.38),
+        (-0.22, 0.55),
+        (0.22, 0.55),
+        (-0.1, 0.55),
+        (0.1, 0.55),
+        (-0.1, 0.77),
+        (0.1, 0.77),
+        (-0.1, 1.0),
+        (0.1, 1.0),
+    ]
+)
 
 
 def person(cx: float, cy: float, height: float = 200.0, score: float = 0.9) -> np.ndarray:

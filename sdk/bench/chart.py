@@ -63,9 +63,14 @@ def plot_latency(rows: Sequence[dict], out: str | Path, title: str | None = None
     fig = Figure(figsize=(10, 1.6 + 0.36 * n), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.barh(y, p50, height=0.7, color=[color[r["label"]] for r in bars],
-            xerr=[[0.0] * n, [hi - lo for lo, hi in zip(p50, p90)]],
-            error_kw={"ecolor": "0.2", "capsize": 3, "elinewidth": 1})  # fmt: skip
+    ax.barh(
+        y,
+        p50,
+        height=0.7,
+        color=[color[r["label"]] for r in bars],
+        xerr=[[0.0] * n, [hi - lo for lo, hi in zip(p50, p90)]],
+        error_kw={"ecolor": "0.2", "capsize": 3, "elinewidth": 1},
+    )
     # A pale inner bar: how much of the frame is the model's invoke alone.
     ax.barh(y, invoke, height=0.26, color="white", alpha=0.6)
     right = max(p90)
@@ -92,5 +97,14 @@ def _input_key(row: dict) -> tuple:
 
 def _bar_key(row: dict) -> tuple:
     """One bar per configuration: bench_db.CONFIG_KEY."""
-    return (row["label"], row["device_id"], row["model"], row["precision"], row["backend"], row.get("delegate"),
-            row["threads"], row.get("mode"), *_input_key(row))  # fmt: skip
+    return (
+        row["label"],
+        row["device_id"],
+        row["model"],
+        row["precision"],
+        row["backend"],
+        row.get("delegate"),
+        row["threads"],
+        row.get("mode"),
+        *_input_key(row),
+    )

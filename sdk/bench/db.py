@@ -30,41 +30,106 @@ APPLICATION_ID = int.from_bytes(b"EPbd", "big")
 SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-_LATENCY_COLUMNS = (
-    [("invoke", s) for s in ("mean", "p50", "p90", "p99")]
-    + [("pipeline", s) for s in ("mean", "std", "min", "p50", "p90", "p99", "max")]
-)  # fmt: skip
+_LATENCY_COLUMNS = [("invoke", s) for s in ("mean", "p50", "p90", "p99")] + [
+    ("pipeline", s) for s in ("mean", "std", "min", "p50", "p90", "p99", "max")
+]
 _RESULT_COLUMNS = (
-    "run_id", "idx", "model", "precision", "family", "backend", "delegate", "threads", "mode", "frames",
+    "run_id",
+    "idx",
+    "model",
+    "precision",
+    "family",
+    "backend",
+    "delegate",
+    "threads",
+    "mode",
+    "frames",
     *(f"{kind}_{stat}_ms" for kind, stat in _LATENCY_COLUMNS),
     *(f"{stage}_p50_ms" for stage in STAGES),
-    "fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "poses_per_frame", "temp_before_c", "temp_after_c",
-    "temp_max_c", "throttled", "detector_model",
-)  # fmt: skip
+    "fps",
+    "cpu_util",
+    "peak_rss_mb",
+    "model_rss_mb",
+    "poses_per_frame",
+    "temp_before_c",
+    "temp_after_c",
+    "temp_max_c",
+    "throttled",
+    "detector_model",
+)
 _RUN_COLUMNS = (
-    "run_id", "created_utc", "created_ts", "label", "device_id", "board", "cpu", "machine", "cores",
-    "edgepose_version", "input_kind", "input_width", "input_height", "stills", "n_results", "document",
-)  # fmt: skip
+    "run_id",
+    "created_utc",
+    "created_ts",
+    "label",
+    "device_id",
+    "board",
+    "cpu",
+    "machine",
+    "cores",
+    "edgepose_version",
+    "input_kind",
+    "input_width",
+    "input_height",
+    "stills",
+    "n_results",
+    "document",
+)
 
 # What `edgepose bench export --csv` writes, one row per result; every name is a key of a query() row.
 # peak_rss_mb is the whole run's high-water mark (all its configurations are loaded together), the same in
 # every result of a run; model_rss_mb is what loading this one configuration added.
 CSV_COLUMNS = (
-    "run_id", "created_utc", "label", "device_id", "board", "cpu", "machine", "cores", "model", "precision",
-    "family", "backend", "delegate", "detector_model", "threads", "mode", "input_kind", "input_width",
-    "input_height", "stills", "frames",
+    "run_id",
+    "created_utc",
+    "label",
+    "device_id",
+    "board",
+    "cpu",
+    "machine",
+    "cores",
+    "model",
+    "precision",
+    "family",
+    "backend",
+    "delegate",
+    "detector_model",
+    "threads",
+    "mode",
+    "input_kind",
+    "input_width",
+    "input_height",
+    "stills",
+    "frames",
     *(f"{kind}_{stat}_ms" for kind, stat in _LATENCY_COLUMNS),
     *(f"{stage}_p50_ms" for stage in STAGES),
-    "fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "temp_before_c", "temp_after_c", "temp_max_c", "throttled",
-)  # fmt: skip
+    "fps",
+    "cpu_util",
+    "peak_rss_mb",
+    "model_rss_mb",
+    "temp_before_c",
+    "temp_after_c",
+    "temp_max_c",
+    "throttled",
+)
 
 # One configuration measured on one device; latest_only keeps the newest result of each. The input is part
 # of it: a real video, a photo and the generated frame time different work, and so do stills (each frame a
 # new photo: no tracking, MoveNet's two passes) and a stream. The detector is not: model and mode fix it.
 CONFIG_KEY = (
-    "device_id", "label", "model", "precision", "backend", "delegate", "threads", "mode", "input_kind",
-    "input_width", "input_height", "stills",
-)  # fmt: skip
+    "device_id",
+    "label",
+    "model",
+    "precision",
+    "backend",
+    "delegate",
+    "threads",
+    "mode",
+    "input_kind",
+    "input_width",
+    "input_height",
+    "stills",
+)
 _RUN_KEYS = ("device_id", "label", "input_kind", "input_width", "input_height", "stills")
 
 _LATENCY_SQL = ",\n".join(f"    {kind}_{stat}_ms REAL" for kind, stat in _LATENCY_COLUMNS)
@@ -253,8 +318,10 @@ class ResultsDB:
         where: list[str] = []
         params: list[str] = []
         with _sqlite_errors(self.path, "read"):
-            for terms, match, column in ((models, self._match_models, "r.model"),
-                                         (devices, self._match_devices, "u.device_id")):  # fmt: skip
+            for terms, match, column in (
+                (models, self._match_models, "r.model"),
+                (devices, self._match_devices, "u.device_id"),
+            ):
                 if not terms:
                     continue
                 picked = match(terms)
@@ -289,9 +356,8 @@ class ResultsDB:
         inner = (
             f"SELECT {', '.join(columns)}, u.rowid AS run_rowid, "
             f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {newest_first}) AS recency "
-            f"FROM results r JOIN runs u ON u.run_id = r.run_id"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-        )  # fmt: skip
+            f"FROM results r JOIN runs u ON u.run_id = r.run_id" + (f" WHERE {' AND '.join(where)}" if where else "")
+        )
         order = (
             "model, precision, backend, IFNULL(delegate, ''), threads, mode, input_kind, input_width, input_height, "
             "stills, label, device_id, created_ts, run_rowid, idx"
@@ -440,15 +506,21 @@ def _prepare(run: dict) -> tuple[tuple, list[tuple]]:
             raise _Malformed("document", f"not JSON ({e})") from None
         _check_text(document, "document")
         run_row = (
-            run_id, created_utc, _timestamp(created_utc), _get(run, "label", "string"),
+            run_id,
+            created_utc,
+            _timestamp(created_utc),
+            _get(run, "label", "string"),
             _get(device, "device_id", "string", "device"),
             *(_get(device, k, "string", "device", optional=True) for k in ("board", "cpu", "machine")),
             _get(device, "cores", "integer", "device", optional=True),
             _get(run, "edgepose_version", "string"),
-            _get(inp, "kind", "string", "input"), _get(inp, "width", "integer", "input"),
-            _get(inp, "height", "integer", "input"), int(_get(settings, "stills", "boolean", "settings")),
-            len(results), document,
-        )  # fmt: skip
+            _get(inp, "kind", "string", "input"),
+            _get(inp, "width", "integer", "input"),
+            _get(inp, "height", "integer", "input"),
+            int(_get(settings, "stills", "boolean", "settings")),
+            len(results),
+            document,
+        )
     except _Malformed as e:
         field, why = e.args
         raise EdgeposeError(f"run {run_id}: malformed document ({field}: {why})") from None
@@ -464,8 +536,9 @@ def _result_row(run_id: str, idx: int, r: object) -> tuple:
         stats = _get(r, f"{kind}_ms", "object", at)
         latency.append(_get(stats, stat, "number", f"{at}.{kind}_ms"))
     stages_ms = _get(r, "stages_ms", "object", at)
-    stages = [_get(_get(stages_ms, s, "object", f"{at}.stages_ms"), "p50", "number", f"{at}.stages_ms.{s}")
-              for s in STAGES]  # fmt: skip
+    stages = [
+        _get(_get(stages_ms, s, "object", f"{at}.stages_ms"), "p50", "number", f"{at}.stages_ms.{s}") for s in STAGES
+    ]
     thermal = _get(r, "thermal", "object", at, optional=True) or {}
     temps = [_get(thermal, k, "number", f"{at}.thermal", optional=True) for k in ("before_c", "after_c", "max_c")]
     throttled = _get(thermal, "throttled", "boolean", f"{at}.thermal", optional=True)
@@ -479,13 +552,23 @@ def _result_row(run_id: str, idx: int, r: object) -> tuple:
     if mode not in ("single", "multi"):
         raise _Malformed(f"{at}.mode", f'{_show(mode)} is neither "single" nor "multi"')
     return (
-        run_id, idx, *(_get(r, k, "string", at) for k in ("model", "precision", "family", "backend")),
-        _get(r, "delegate", "string", at, optional=True), _get(r, "threads", "integer", at), mode,
-        _get(r, "frames", "integer", at), *latency, *stages,
-        *(_get(r, k, "number", at, optional=True)
-          for k in ("fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "poses_per_frame")),
-        *temps, int(bool(throttled)), detector_model,
-    )  # fmt: skip
+        run_id,
+        idx,
+        *(_get(r, k, "string", at) for k in ("model", "precision", "family", "backend")),
+        _get(r, "delegate", "string", at, optional=True),
+        _get(r, "threads", "integer", at),
+        mode,
+        _get(r, "frames", "integer", at),
+        *latency,
+        *stages,
+        *(
+            _get(r, k, "number", at, optional=True)
+            for k in ("fps", "cpu_util", "peak_rss_mb", "model_rss_mb", "poses_per_frame")
+        ),
+        *temps,
+        int(bool(throttled)),
+        detector_model,
+    )
 
 
 class _Malformed(Exception):
@@ -528,8 +611,14 @@ def _get(obj: dict, key: str, kind: str, at: str = "", *, optional: bool = False
     return value
 
 
-_A = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-      "object": "an object", "array": "a list"}  # fmt: skip
+_A = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+}
 
 
 def _check_text(text: str, field: str) -> None:

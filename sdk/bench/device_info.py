@@ -131,9 +131,10 @@ def thermal_state() -> ThermalState:
         if raw and raw.lstrip("-").isdigit() and int(raw) > 0:
             temps.append(int(raw) / 1000.0)
     counts = [
-        int(v) for p in glob.glob("/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count")
+        int(v)
+        for p in glob.glob("/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count")
         if (v := _read(p)) and v.isdigit()
-    ]  # fmt: skip
+    ]
     return ThermalState(
         temp_c=round(max(temps), 1) if temps else None,
         throttled=_vcgencmd_throttled(),

@@ -34,8 +34,13 @@ from edgepose.io.video import VideoSource, is_video_file
 from edgepose.pipelines.build import model_family
 
 GENERATED_SIZE = (640, 480)
-_FORMAT_PRECISION = {"tflite-int8": "int8", "tflite-fp16": "fp16", "tflite-fp32": "fp32", "onnx": "fp32",
-                     "onnx-int8": "int8"}  # fmt: skip
+_FORMAT_PRECISION = {
+    "tflite-int8": "int8",
+    "tflite-fp16": "fp16",
+    "tflite-fp32": "fp32",
+    "onnx": "fp32",
+    "onnx-int8": "int8",
+}
 
 
 @dataclass
@@ -213,8 +218,9 @@ class _Config:
 def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames) -> _Config:
     frames = make_frames()  # the decoder's buffers are the input's cost, not the model's
     rss0 = rss_mb()
-    est = PoseEstimator.create_from_options(PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend,
-                                                                 threads=threads))  # fmt: skip
+    est = PoseEstimator.create_from_options(
+        PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend, threads=threads)
+    )
     cfg = _Config(model, backend, threads, est, frames, opts.stills)
     cfg.samples = {k: [] for k in ("invoke", "pipeline", *STAGES)}
     _capture_invoke_input(cfg, opts.warmup)
@@ -253,8 +259,9 @@ def _block_sizes(runs: int | None, rounds: int) -> list[int | None]:
     return [runs // rounds + (i < runs % rounds) for i in range(rounds)]
 
 
-def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = None,
-              on_config: Callable[[str], None] | None = None) -> BenchRun:  # fmt: skip
+def run_bench(
+    opts: BenchOptions, progress: Callable[[float], None] | None = None, on_config: Callable[[str], None] | None = None
+) -> BenchRun:
     """Time every configuration; `progress(fraction_done)` after each block."""
     if opts.mode not in MODES:
         raise EdgeposeError(f"unknown --mode {opts.mode!r}; choose single or multi")
@@ -267,8 +274,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
     input_record, make_frames = _describe_input(opts.input)
     notes = []
     if input_record["kind"] == "generated":
-        notes.append(f"no --input: timing a generated {input_record['width']}x{input_record['height']} frame with "
-                     "nobody in it; pass --input PHOTO|VIDEO for real frames")  # fmt: skip
+        notes.append(
+            f"no --input: timing a generated {input_record['width']}x{input_record['height']} frame with "
+            "nobody in it; pass --input PHOTO|VIDEO for real frames"
+        )
     failures: list[BenchFailure] = []
     configs: list[_Config] = []
     _preload_runtimes(opts)
@@ -306,15 +315,22 @@ def run_bench(opts: BenchOptions, progress: Callable[[float], None] | None = Non
         "label": opts.label or fingerprint()["hostname"],
         "device": fingerprint(),
         "input": input_record,
-        "settings": {"runs": opts.runs, "warmup": opts.warmup, "duration_s": opts.duration_s, "mode": opts.mode,
-                     "stills": opts.stills},  # fmt: skip
+        "settings": {
+            "runs": opts.runs,
+            "warmup": opts.warmup,
+            "duration_s": opts.duration_s,
+            "mode": opts.mode,
+            "stills": opts.stills,
+        },
         "results": results,
     }
     wraps = [getattr(c.frames, "wraps", 0) for c in configs]
     if input_record["kind"] == "video" and any(wraps):
-        notes.append(f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream; "
-                     "each replay is a cut the tracking has to follow, and its first frame (decoder start-up) "
-                     "runs untimed: a clip longer than --warmup + --runs times a plain stream")  # fmt: skip
+        notes.append(
+            f"the video has {input_record['frames']} frames: replayed {max(wraps)} times in one stream; "
+            "each replay is a cut the tracking has to follow, and its first frame (decoder start-up) "
+            "runs untimed: a clip longer than --warmup + --runs times a plain stream"
+        )
     return BenchRun(document, failures, notes)
 
 

@@ -25,8 +25,20 @@ LATENCY_SCHEMA = {
 DEVICE_SCHEMA = {
     "type": "object",
     "required": [
-        "device_id", "hostname", "os", "kernel", "machine", "cpu", "cores", "ram_mb", "board", "coral",
-        "python", "numpy", "backends", "thermal_zones",
+        "device_id",
+        "hostname",
+        "os",
+        "kernel",
+        "machine",
+        "cpu",
+        "cores",
+        "ram_mb",
+        "board",
+        "coral",
+        "python",
+        "numpy",
+        "backends",
+        "thermal_zones",
     ],
     "properties": {
         "device_id": {"type": "string"},  # stable across runs on one board: hash of the hardware fields
@@ -44,7 +56,7 @@ DEVICE_SCHEMA = {
         "backends": {"type": "object"},  # package -> version, for the runtimes that are installed
         "thermal_zones": {"type": "array"},
     },
-}  # fmt: skip
+}
 
 THERMAL_SCHEMA = {
     "type": "object",
@@ -63,10 +75,29 @@ THERMAL_SCHEMA = {
 RESULT_SCHEMA = {
     "type": "object",
     "required": [
-        "model", "model_path", "model_sha256", "model_size_bytes", "family", "precision", "backend",
-        "delegate", "detector", "threads", "mode", "frames", "invoke_ms", "invoke_input_shapes", "pipeline_ms",
-        "stages_ms", "fps", "cpu_util",
-        "peak_rss_mb", "model_rss_mb", "poses_per_frame", "thermal", "warnings",
+        "model",
+        "model_path",
+        "model_sha256",
+        "model_size_bytes",
+        "family",
+        "precision",
+        "backend",
+        "delegate",
+        "detector",
+        "threads",
+        "mode",
+        "frames",
+        "invoke_ms",
+        "invoke_input_shapes",
+        "pipeline_ms",
+        "stages_ms",
+        "fps",
+        "cpu_util",
+        "peak_rss_mb",
+        "model_rss_mb",
+        "poses_per_frame",
+        "thermal",
+        "warnings",
     ],
     "properties": {
         "model": {"type": "string"},  # registry name, or the file name of a model given by path
@@ -81,9 +112,12 @@ RESULT_SCHEMA = {
         "detector": {
             "type": ["object", "null"],
             "required": ["model", "sha256", "size_bytes"],
-            "properties": {"model": {"type": "string"}, "sha256": {"type": "string"},
-                           "size_bytes": {"type": "integer"}},
-        },  # fmt: skip
+            "properties": {
+                "model": {"type": "string"},
+                "sha256": {"type": "string"},
+                "size_bytes": {"type": "integer"},
+            },
+        },
         "threads": {"type": "integer"},
         "mode": {"enum": ["single", "multi"]},
         "frames": {"type": "integer"},  # timed pipeline frames
@@ -108,12 +142,21 @@ RESULT_SCHEMA = {
         "thermal": THERMAL_SCHEMA,
         "warnings": {"type": "array", "items": {"type": "string"}},
     },
-}  # fmt: skip
+}
 
 RUN_SCHEMA = {
     "type": "object",
-    "required": ["schema", "run_id", "created_utc", "edgepose_version", "label", "device", "input", "settings",
-                 "results"],  # fmt: skip
+    "required": [
+        "schema",
+        "run_id",
+        "created_utc",
+        "edgepose_version",
+        "label",
+        "device",
+        "input",
+        "settings",
+        "results",
+    ],
     "properties": {
         "schema": {"const": SCHEMA},
         "run_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},  # uuid4 hex: merging DBs keys on it

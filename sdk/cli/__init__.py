@@ -41,8 +41,11 @@ def main() -> None:
     except Exception as e:  # a bug: still one line, the trace with --debug
         if debug:
             traceback.print_exc()
-        stderr.print(f"edgepose: internal error: {type(e).__name__}: {e} (run with --debug for the trace)",
-                     markup=False, soft_wrap=True)  # fmt: skip
+        stderr.print(
+            f"edgepose: internal error: {type(e).__name__}: {e} (run with --debug for the trace)",
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(3)
 
 

@@ -71,13 +71,26 @@ def bench(
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
     opts = BenchOptions(
-        models=model or [DEFAULT_MODEL], backends=backends, threads=_threads(threads),
-        runs=runs if runs is not None or duration is not None else 100, warmup=warmup, duration_s=duration,
-        mode=mode, input=input_, stills=stills, label=label,
-    )  # fmt: skip
+        models=model or [DEFAULT_MODEL],
+        backends=backends,
+        threads=_threads(threads),
+        runs=runs if runs is not None or duration is not None else 100,
+        warmup=warmup,
+        duration_s=duration,
+        mode=mode,
+        input=input_,
+        stills=stills,
+        label=label,
+    )
     db_path = _check_outputs(json_out, db, store=not no_db)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=stderr,
-                        transient=True, disable=not stderr.is_terminal)  # fmt: skip
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
     try:
         with progress:
             task = progress.add_task("loading", total=1.0)
@@ -96,8 +109,7 @@ def bench(
         stderr.print(f"edgepose: error: {f.config}: {f.message}", markup=False, soft_wrap=True)
     for r in result.document["results"]:
         for w in r["warnings"]:
-            stderr.print(f"edgepose: warning: {r['model']} ({r['threads']} threads): {w}", markup=False,
-                         soft_wrap=True)  # fmt: skip
+            stderr.print(f"edgepose: warning: {r['model']} ({r['threads']} threads): {w}", markup=False, soft_wrap=True)
     if not result.document["results"]:
         raise typer.Exit(2)
     _save(result, json_out, db_path)
@@ -160,12 +172,29 @@ def _print_tables(result: BenchRun, console: Console) -> None:
     dev, inp, results = doc["device"], doc["input"], doc["results"]
     where = dev["board"] or f"{dev['cpu']} x{dev['cores']}"
     how = "stills" if doc["settings"]["stills"] else "stream"
-    table = Table(title=escape(f"edgepose bench on {doc['label']} ({where}); {inp['kind']} {inp['width']}x"
-                               f"{inp['height']} as a {how}; ms per frame"),
-                  caption=f"process peak RSS over the run: {results[0]['peak_rss_mb']:.0f} MB "
-                          "(all configurations loaded together)")  # fmt: skip
-    for col in ("model", "prec.", "backend", "thr", "MB", "invoke p50", "pipeline p50", "p90", "p99", "fps", "cpu",
-                "model RSS MB", "speedup"):  # fmt: skip
+    table = Table(
+        title=escape(
+            f"edgepose bench on {doc['label']} ({where}); {inp['kind']} {inp['width']}x"
+            f"{inp['height']} as a {how}; ms per frame"
+        ),
+        caption=f"process peak RSS over the run: {results[0]['peak_rss_mb']:.0f} MB "
+        "(all configurations loaded together)",
+    )
+    for col in (
+        "model",
+        "prec.",
+        "backend",
+        "thr",
+        "MB",
+        "invoke p50",
+        "pipeline p50",
+        "p90",
+        "p99",
+        "fps",
+        "cpu",
+        "model RSS MB",
+        "speedup",
+    ):
         table.add_column(col, justify="left" if col in ("model", "prec.", "backend") else "right")
     # Speedup of each thread count over the fewest threads timed for the same model and backend.
     base: dict[tuple, float] = {}
@@ -173,15 +202,25 @@ def _print_tables(result: BenchRun, console: Console) -> None:
         base.setdefault((r["model"], r["backend"]), r["pipeline_ms"]["p50"])
     for r in results:
         backend = r["backend"] + (f"+{r['delegate']}" if r["delegate"] and r["delegate"] not in r["backend"] else "")
-        marks = (" [red]THROTTLED[/red]" if r["thermal"]["throttled"] else "") + (" [yellow]![/yellow]"
-                                                                                  if r["warnings"] else "")
+        marks = (" [red]THROTTLED[/red]" if r["thermal"]["throttled"] else "") + (
+            " [yellow]![/yellow]" if r["warnings"] else ""
+        )
         p50 = r["pipeline_ms"]["p50"]
         table.add_row(
-            escape(r["model"]), r["precision"], backend, str(r["threads"]), f"{r['model_size_bytes'] / 1e6:.1f}",
-            _ms(r["invoke_ms"]) + marks, _ms(r["pipeline_ms"]), _ms(r["pipeline_ms"], "p90"),
-            _ms(r["pipeline_ms"], "p99"), f"{r['fps']:.1f}", f"{r['cpu_util']:.2f}", f"{r['model_rss_mb']:.0f}",
+            escape(r["model"]),
+            r["precision"],
+            backend,
+            str(r["threads"]),
+            f"{r['model_size_bytes'] / 1e6:.1f}",
+            _ms(r["invoke_ms"]) + marks,
+            _ms(r["pipeline_ms"]),
+            _ms(r["pipeline_ms"], "p90"),
+            _ms(r["pipeline_ms"], "p99"),
+            f"{r['fps']:.1f}",
+            f"{r['cpu_util']:.2f}",
+            f"{r['model_rss_mb']:.0f}",
             f"{base[(r['model'], r['backend'])] / p50:.2f}x" if p50 > 0 else "-",
-        )  # fmt: skip
+        )
     console.print(table)
     stages = Table(title="per stage, p50 ms")
     stages.add_column("model")
@@ -193,5 +232,8 @@ def _print_tables(result: BenchRun, console: Console) -> None:
     console.print(stages)
     temps = [r["thermal"] for r in results if r["thermal"]["before_c"] is not None]
     if temps:
-        console.print(f"SoC temperature {min(t['before_c'] for t in temps):.1f} C before, up to "
-                      f"{max(t['max_c'] for t in temps):.1f} C during the run", highlight=False)  # fmt: skip
+        console.print(
+            f"SoC temperature {min(t['before_c'] for t in temps):.1f} C before, up to "
+            f"{max(t['max_c'] for t in temps):.1f} C during the run",
+            highlight=False,
+        )

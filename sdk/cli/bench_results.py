@@ -161,9 +161,14 @@ def _table(rows: list[dict], history: bool) -> Table:
         # (a label "lab[/bold]" would be a markup error; markup.escape would still double a trailing "\\").
         names = (r["label"], _hardware(r), r["model"], r["precision"], _backend(r), str(r["threads"]), _input(r))
         numbers = (
-            _ms(r["invoke_p50_ms"]), _ms(r["pipeline_p50_ms"]), _ms(r["pipeline_p90_ms"]), _ms(r["pipeline_p99_ms"]),
-            _num(r["fps"], "{:.1f}"), _num(r["cpu_util"], "{:.2f}"), _num(r["model_rss_mb"], "{:.0f}"),
-        )  # fmt: skip
+            _ms(r["invoke_p50_ms"]),
+            _ms(r["pipeline_p50_ms"]),
+            _ms(r["pipeline_p90_ms"]),
+            _ms(r["pipeline_p99_ms"]),
+            _num(r["fps"], "{:.1f}"),
+            _num(r["cpu_util"], "{:.2f}"),
+            _num(r["model_rss_mb"], "{:.0f}"),
+        )
         throttled = Text("THROTTLED", style="bold red") if r["throttled"] else Text("no")
         date = (r["created_utc"] or "")[:16].replace("T", " ")
         table.add_row(*map(Text, names), *map(Text, numbers), throttled, Text(date), end_section=last_of_group)

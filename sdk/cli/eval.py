@@ -59,8 +59,15 @@ def eval_command(
         raise fail(f"unknown --mode {mode!r}; choose single or multi")
 
     def options(name: str) -> PoseEstimatorOptions:
-        return PoseEstimatorOptions(model=name, mode=mode, backend=backend, threads=threads, smoothing=False,
-                                    min_pose_score=min_score, max_people=max_people)  # fmt: skip
+        return PoseEstimatorOptions(
+            model=name,
+            mode=mode,
+            backend=backend,
+            threads=threads,
+            smoothing=False,
+            min_pose_score=min_score,
+            max_people=max_people,
+        )
 
     try:
         require_pycocotools()
@@ -115,8 +122,9 @@ def _progress() -> Iterator[Callable[[int, int], None] | None]:
     if not stderr.is_terminal:
         yield None
         return
-    bar = Progress(TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=stderr, transient=True)  # fmt: skip
+    bar = Progress(
+        TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr, transient=True
+    )
     task = bar.add_task("images", total=None)
 
     def advance(done: int, total: int) -> None:

@@ -23,9 +23,13 @@ def models_list() -> None:
     for spec in REGISTRY.values():
         pin = spec.sha256[:12] if spec.sha256 else f"{spec.sha256_prefix} (prefix)" if spec.sha256_prefix else "none"
         table.add_row(
-            spec.name, spec.task, f"{spec.input_size[0]}x{spec.input_size[1]}", spec.precision,
-            _present(spec), pin,
-        )  # fmt: skip
+            spec.name,
+            spec.task,
+            f"{spec.input_size[0]}x{spec.input_size[1]}",
+            spec.precision,
+            _present(spec),
+            pin,
+        )
     out = Console(width=None if sys.stdout.isatty() else 120)
     out.print(table)
     for label, d in model_dirs():
@@ -33,10 +37,9 @@ def models_list() -> None:
 
 
 def _present(spec) -> str:
-    """"bundled" when the copy used is the one inside the package, "yes" for one in EDGEPOSE_MODEL_DIR or
+    """ "bundled" when the copy used is the one inside the package, "yes" for one in EDGEPOSE_MODEL_DIR or
     the cache, else "no"."""
     path = is_present(spec)
     if path is None:
         return "no"
     return "bundled" if where(path) == "bundled" else "yes"
-

@@ -86,7 +86,12 @@ def run_command(
     batch = Batch(items=[])
     batch.items = expand_inputs(list(inputs or []), batch)
     options = PoseEstimatorOptions(
-        model=model, mode=mode, backend=backend, threads=threads, smoothing=smooth, min_pose_score=min_score,
+        model=model,
+        mode=mode,
+        backend=backend,
+        threads=threads,
+        smoothing=smooth,
+        min_pose_score=min_score,
         max_people=max_people,
     )
     try:
@@ -113,8 +118,15 @@ def run_command(
 
 
 class _Runner:
-    def __init__(self, estimator: PoseEstimator, sink: IO[str], draw: Path | None, n_sources: int,
-                 max_frames: int | None, batch: Batch):  # fmt: skip
+    def __init__(
+        self,
+        estimator: PoseEstimator,
+        sink: IO[str],
+        draw: Path | None,
+        n_sources: int,
+        max_frames: int | None,
+        batch: Batch,
+    ):
         self.est = estimator
         self.sink = sink
         self.draw = draw
@@ -170,8 +182,11 @@ class _Runner:
             target = self._draw_target(path, video=True)
             writer = VideoWriter(target, src.fps) if target is not None else None
             if self.progress is not None:
-                total = src.frame_count if self.max_frames is None else min(src.frame_count or self.max_frames,
-                                                                          self.max_frames)  # fmt: skip
+                total = (
+                    src.frame_count
+                    if self.max_frames is None
+                    else min(src.frame_count or self.max_frames, self.max_frames)
+                )
                 task = self.progress.add_task(Path(source_name).name, total=total)
             self.est.reset()
             for i, t_ms, rgb in src.frames(self.max_frames):
@@ -225,10 +240,14 @@ def _json_sink(output: Path | None) -> Iterator[IO[str]]:
 def _progress(n_sources: int) -> Iterator[Progress | None]:
     """A bar on stderr for folders, batches and videos; nothing for a single photo."""
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=stderr, transient=True, disable=not stderr.is_terminal,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
     with progress:
         progress.add_task("inputs", total=n_sources, visible=n_sources > 1)
         yield progress
-

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose import geometry
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 from edgepose.image import load_image
@@ -38,9 +39,6 @@ INSTALL_HINT = "edgepose eval needs pycocotools: pip install 'edgepose[eval]'"
 METRICS = ("ap", "ap50", "ap75", "ar", "mean_oks")
 
 Progress = Callable[[int, int], None]
-
-_SIGMAS = np.asarray(COCO17_SIGMAS, dtype=np.float64)
-_VARS = (2 * _SIGMAS) ** 2
 
 
 def require_pycocotools() -> None:
@@ -113,8 +111,7 @@ def load_annotations(path: str | Path) -> CocoKeypoints:
         if img["id"] in images:
             raise bad(f"image id {img['id']} appears twice")
         w, h = img.get("width"), img.get("height")
-        images[img["id"]] = CocoImage(img["id"], img["file_name"], w if _is_int(w) else None,
-                                      h if _is_int(h) else None)  # fmt: skip
+        images[img["id"]] = CocoImage(img["id"], img["file_name"], w if _is_int(w) else None, h if _is_int(h) else None)
 
     annotations = []
     for n, ann in enumerate(data["annotations"]):
@@ -135,17 +132,19 @@ def load_annotations(path: str | Path) -> CocoKeypoints:
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
             raise bad(f"{where} has no 'bbox' [x, y, w, h]")
-        annotations.append({
-            "id": ann["id"] if _is_int(ann.get("id")) else n + 1,
-            "image_id": ann["image_id"],
-            "category_id": PERSON_CATEGORY,
-            "keypoints": [float(v) for v in kps],
-            # Recounted from the labels so that COCOeval's ignore flag and the mean OKS agree on who counts.
-            "num_keypoints": int(sum(v > 0 for v in kps[2::3])),
-            "iscrowd": int(bool(ann.get("iscrowd", 0))),
-            "area": float(ann["area"]),
-            "bbox": [float(v) for v in bbox],
-        })  # fmt: skip
+        annotations.append(
+            {
+                "id": ann["id"] if _is_int(ann.get("id")) else n + 1,
+                "image_id": ann["image_id"],
+                "category_id": PERSON_CATEGORY,
+                "keypoints": [float(v) for v in kps],
+                # Recounted from the labels so that COCOeval's ignore flag and the mean OKS agree on who counts.
+                "num_keypoints": int(sum(v > 0 for v in kps[2::3])),
+                "iscrowd": int(bool(ann.get("iscrowd", 0))),
+                "area": float(ann["area"]),
+                "bbox": [float(v) for v in bbox],
+            }
+        )
     result = CocoKeypoints(path=path, images=tuple(images.values()), annotations=tuple(annotations))
     if not result.people:
         raise bad("no person annotation with labelled keypoints")
@@ -194,8 +193,9 @@ def coco_results(image_id: int, poses: Sequence[Pose]) -> list[dict[str, Any]]:
         index = coco17_index([k.name for k in pose.keypoints])
         kps = [pose.keypoints[i] for i in index]
         flat = [float(v) for k in kps for v in (k.x, k.y, k.score)]
-        results.append({"image_id": image_id, "category_id": PERSON_CATEGORY, "keypoints": flat,
-                        "score": float(pose.score)})  # fmt: skip
+        results.append(
+            {"image_id": image_id, "category_id": PERSON_CATEGORY, "keypoints": flat, "score": float(pose.score)}
+        )
     return results
 
 
@@ -211,8 +211,7 @@ def oks(pred: np.ndarray | Sequence[float], ann: Mapping[str, Any]) -> float:
     if not labelled.any():
         raise EdgeposeError(f"annotation {ann.get('id')} has no labelled keypoints to compute OKS on")
     d2 = (p[:, 0] - g[:, 0]) ** 2 + (p[:, 1] - g[:, 1]) ** 2
-    e = d2 / _VARS / (float(ann["area"]) + np.spacing(1)) / 2
-    return float(np.exp(-e[labelled]).mean())
+    return float(geometry.oks(d2, float(ann["area"]) + np.spacing(1), COCO17_SIGMAS, labelled))
 
 
 @dataclass(frozen=True)
@@ -223,8 +222,12 @@ class PersonOks:
     oks: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_id": self.image_id, "annotation_id": self.annotation_id, "file_name": self.file_name,
-                "oks": self.oks}  # fmt: skip
+        return {
+            "image_id": self.image_id,
+            "annotation_id": self.annotation_id,
+            "file_name": self.file_name,
+            "oks": self.oks,
+        }
 
 
 @dataclass(frozen=True)
@@ -262,10 +265,14 @@ def score_results(coco: CocoKeypoints, results: Sequence[Mapping[str, Any]]) -> 
         by_image.setdefault(r["image_id"], []).append(np.asarray(r["keypoints"], dtype=np.float64))
     names = {i.id: i.file_name for i in coco.images}
     per_person = tuple(
-        PersonOks(a["image_id"], a["id"], names[a["image_id"]],
-                  max((oks(p, a) for p in by_image.get(a["image_id"], ())), default=0.0))
+        PersonOks(
+            a["image_id"],
+            a["id"],
+            names[a["image_id"]],
+            max((oks(p, a) for p in by_image.get(a["image_id"], ())), default=0.0),
+        )
         for a in coco.people
-    )  # fmt: skip
+    )
     mean_oks = float(np.mean([p.oks for p in per_person]))
 
     if not results:
@@ -419,10 +426,23 @@ def run_evaluation(
     out = []
     for k, est in enumerate(estimators):
         s = score_poses(coco, found[k])
-        out.append(EvalResult(
-            model=est.model_name, mode=est.options.mode, backend=getattr(est.backend, "name", est.options.backend),
-            annotations=str(coco.path), images_dir=str(images), images=len(coco.images), people=len(s.per_person),
-            predictions=s.predictions, ap=s.ap, ap50=s.ap50, ap75=s.ap75, ar=s.ar, mean_oks=s.mean_oks,
-            per_person=list(s.per_person), seconds_per_image=seconds[k] / max(len(coco.images), 1),
-        ))  # fmt: skip
+        out.append(
+            EvalResult(
+                model=est.model_name,
+                mode=est.options.mode,
+                backend=getattr(est.backend, "name", est.options.backend),
+                annotations=str(coco.path),
+                images_dir=str(images),
+                images=len(coco.images),
+                people=len(s.per_person),
+                predictions=s.predictions,
+                ap=s.ap,
+                ap50=s.ap50,
+                ap75=s.ap75,
+                ar=s.ar,
+                mean_oks=s.mean_oks,
+                per_person=list(s.per_person),
+                seconds_per_image=seconds[k] / max(len(coco.images), 1),
+            )
+        )
     return out

@@ -96,9 +96,7 @@ class FrameModel(Protocol):
         """The model input for the frame and the ROI (letterbox) that maps its results back."""
         ...
 
-    def decode(
-        self, outputs: list[np.ndarray], roi: Roi, width: int, height: int, max_people: int
-    ) -> list[Estimate]:
+    def decode(self, outputs: list[np.ndarray], roi: Roi, width: int, height: int, max_people: int) -> list[Estimate]:
         """Everyone found, best first (roi None: bottom-up models carry no crops)."""
         ...
 

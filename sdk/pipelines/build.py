@@ -67,8 +67,12 @@ def build_pipeline(
         return SingleCrop(model, options.min_pose_score, options.refine_stills, options.roi_tracking)
     if kind == "bottom-up":
         return BottomUp(model, people, options.min_pose_score)
-    params = TopDownParams(max_people=people, min_pose_score=options.min_pose_score,
-                           refine_stills=options.refine_stills, carry_crops=options.roi_tracking)  # fmt: skip
+    params = TopDownParams(
+        max_people=people,
+        min_pose_score=options.min_pose_score,
+        refine_stills=options.refine_stills,
+        carry_crops=options.roi_tracking,
+    )
     if options.mode == "single":
         params.redetect_every = NEVER  # MediaPipe's tracking mode: the detector only when lost
     detector = open_detector(options.backend, options.threads)

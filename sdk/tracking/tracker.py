@@ -195,8 +195,13 @@ class PoseTracker:
         min_area = (_MIN_AREA_FRAC * scale) ** 2
         same_k = len({t.kpts.shape for t in self._tracks} | {x.shape for x in poses}) == 1
         if p.metric == "oks" and same_k and self._tracks and poses:
-            sim = oks_matrix(np.stack([t.kpts for t in self._tracks]), np.stack(poses),
-                             self._sigmas_for(len(poses[0])), min_keypoint_score, min_area)  # fmt: skip
+            sim = oks_matrix(
+                np.stack([t.kpts for t in self._tracks]),
+                np.stack(poses),
+                self._sigmas_for(len(poses[0])),
+                min_keypoint_score,
+                min_area,
+            )
         else:
             sim = np.array(
                 [[self._similarity(t.kpts, x, min_keypoint_score, min_area) for x in poses] for t in self._tracks]

@@ -33,8 +33,15 @@ class Conversions:
         if key not in self._done:
             suffix = ".onnx" if to.startswith("onnx") else ".tflite"
             out = self.root / f"{source.stem}-{to}-{len(self._done)}{suffix}"
-            opts = ConvertOptions(source=source, to=to, output=out, calib=CALIB, report=out.with_suffix(".json"),
-                                  progress=lambda m: None, **kwargs)  # fmt: skip
+            opts = ConvertOptions(
+                source=source,
+                to=to,
+                output=out,
+                calib=CALIB,
+                report=out.with_suffix(".json"),
+                progress=lambda m: None,
+                **kwargs,
+            )
             self._done[key] = convert(opts)
         return self._done[key]
 

@@ -14,8 +14,14 @@ from .conftest import CALIB, MOVENET_INT8
 
 
 def _convert(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgepose.cli", "convert", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "edgepose.cli", "convert", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _bad_sources(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -40,8 +46,9 @@ def _bad_sources(tmp: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "truncated", "text", "garbage checkpoint", "zip escaping its folder",
-                                  "empty"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case", ["missing", "truncated", "text", "garbage checkpoint", "zip escaping its folder", "empty"]
+)
 def test_bad_source_is_one_line_and_no_output(tmp_path, case):
     source, words = _bad_sources(tmp_path)[case]
     out = tmp_path / "out.tflite"
@@ -53,13 +60,16 @@ def test_bad_source_is_one_line_and_no_output(tmp_path, case):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp file left behind
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--to", "tflite-int4", "-o", "x.tflite", "--calib", "CALIB"], "unknown format"),
-    (["--to", "onnx", "-o", "x.tflite", "--calib", "CALIB"], "must end in .onnx"),
-    (["--to", "onnx", "-o", "x.onnx"], "--calib"),
-    (["--to", "onnx", "-o", "x.onnx", "--calib", "EMPTY"], "no images in"),
-    (["--to", "tflite-int8", "-o", "x.tflite", "--calib", "CALIB", "--io-type", "int4"], "int8 input/output type"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--to", "tflite-int4", "-o", "x.tflite", "--calib", "CALIB"], "unknown format"),
+        (["--to", "onnx", "-o", "x.tflite", "--calib", "CALIB"], "must end in .onnx"),
+        (["--to", "onnx", "-o", "x.onnx"], "--calib"),
+        (["--to", "onnx", "-o", "x.onnx", "--calib", "EMPTY"], "no images in"),
+        (["--to", "tflite-int8", "-o", "x.tflite", "--calib", "CALIB", "--io-type", "int4"], "int8 input/output type"),
+    ],
+)
 def test_bad_options_are_one_line(tmp_path, args, words):
     (tmp_path / "empty").mkdir()
     args = [str(CALIB) if a == "CALIB" else str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
@@ -79,8 +89,18 @@ def test_output_over_the_source_is_refused(tmp_path):
 def test_failed_parity_exits_1_keeps_the_file_and_writes_the_report(tmp_path):
     """MoveNet as onnx-int8 lands at OKS ~0.85 against its float graph: under the 0.90 default bar."""
     out, report = tmp_path / "mn_int8.onnx", tmp_path / "report.json"
-    r = _convert(str(MOVENET_INT8), "--to", "onnx-int8", "-o", str(out), "--calib", str(CALIB), "--report",
-                 str(report), cwd=tmp_path)  # fmt: skip
+    r = _convert(
+        str(MOVENET_INT8),
+        "--to",
+        "onnx-int8",
+        "-o",
+        str(out),
+        "--calib",
+        str(CALIB),
+        "--report",
+        str(report),
+        cwd=tmp_path,
+    )
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "parity below the bar" in lines[0], r.stderr
     saved = json.loads(report.read_text())

@@ -16,8 +16,18 @@ from tests.conftest import gt_for, oks
 
 from .conftest import CALIB, MOVENET_INT8
 
-REPORT_KEYS = {"source", "output", "format", "images", "mean_px_err", "max_px_err", "mean_oks", "size_bytes",
-               "invoke_ms", "passed"}  # fmt: skip
+REPORT_KEYS = {
+    "source",
+    "output",
+    "format",
+    "images",
+    "mean_px_err",
+    "max_px_err",
+    "mean_oks",
+    "size_bytes",
+    "invoke_ms",
+    "passed",
+}
 
 
 def test_onnx_is_the_float_graph_and_reports_the_int8_source(conversions):
@@ -72,8 +82,16 @@ def test_saved_model_source(conversions, tmp_path):
 
     files = onnx_to_tflite(conversions(MOVENET_INT8, "onnx").output, tmp_path, load_images(CALIB))
     out = tmp_path / "from_saved_model.tflite"
-    r = convert(ConvertOptions(source=files["saved_model"], to="tflite-fp16", output=out, calib=CALIB,
-                               family="movenet", progress=lambda m: None))  # fmt: skip
+    r = convert(
+        ConvertOptions(
+            source=files["saved_model"],
+            to="tflite-fp16",
+            output=out,
+            calib=CALIB,
+            family="movenet",
+            progress=lambda m: None,
+        )
+    )
     assert r.report.passed and r.report.mean_oks >= 0.98 and load_metadata(out).family == "movenet", r.report
 
 

@@ -38,7 +38,6 @@ SEARCH_CROPS = 16  # crops `error_of` scores the simulated models on (the rankin
 CROP = Roi(128.0, 128.0, 256.0, 256.0, 0.0)
 
 
-
 @dataclass
 class Scores:
     mean_px: float
@@ -121,8 +120,16 @@ def blazepose_int8(tmp_path_factory: pytest.TempPathFactory) -> BlazePoseInt8:
     assert len(crops) >= 32, f"only {len(crops)} distinct crops from {model_dir.parent / 'data'}"
     src = open_backend(source, threads=2)
     step = max(1, len(crops) // SEARCH_CROPS)
-    return BlazePoseInt8(source, float_onnx, saved_model, calib, crops, quantize_int8(saved_model, calib, "float"),
-                         Reference(src, crops), Reference(src, crops[::step][:SEARCH_CROPS]))  # fmt: skip
+    return BlazePoseInt8(
+        source,
+        float_onnx,
+        saved_model,
+        calib,
+        crops,
+        quantize_int8(saved_model, calib, "float"),
+        Reference(src, crops),
+        Reference(src, crops[::step][:SEARCH_CROPS]),
+    )
 
 
 def test_plain_int8_misses_the_target(blazepose_int8):
