@@ -21,10 +21,10 @@ from edgepose.geometry import oks as geometry_oks
 from edgepose.io.atomic import atomic_path
 from edgepose.keypoints import sigmas_for
 from edgepose.models.base import is_nchw
+from edgepose.models.families import FAMILIES
 
-# A keypoint counts when the SOURCE is confident about it: a single low-confidence keypoint can jump
-# across the image between two kernels of the same model.
-CONFIDENT = {"movenet": 0.3, "rtmpose": 0.3, "blazepose": 0.5, "person-detector": 0.5}
+# A keypoint counts when the SOURCE is confident about it (above its family's confident_score): a single
+# low-confidence keypoint can jump across the image between two kernels of the same model.
 # BlazePose's presence flag and the detector's "someone is here" must agree wherever the source is clear.
 CLEAR_MARGIN = 0.2
 MIN_AREA = 32.0 * 32.0
@@ -86,8 +86,6 @@ def input_size(spec) -> tuple[int, int]:
 
 def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], Decoded]:
     """Raw outputs of `backend` -> keypoints in its input pixels, via the runtime's model class for the family."""
-    from edgepose.models.families import FAMILIES
-
     w, h = input_size(backend.inputs[0])
     whole = Roi(w / 2.0, h / 2.0, float(w), float(h), 0.0)
     fam = FAMILIES[family]
@@ -107,8 +105,7 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
     if family not in ("movenet", "blazepose", "rtmpose"):
         raise ValueError(f"no parity decoder for the {family} family")
     model = fam.model_class("single")(backend)
-    # BlazePose has a presence probability: parity counts its flips.
-    has_presence = family == "blazepose"
+    has_presence = fam.presence  # a presence probability: parity counts its flips
 
     def pose(outs: list[np.ndarray]) -> Decoded:
         est = model.decode(outs, [whole], w, h)[0]
@@ -128,8 +125,6 @@ def adapt_input(x: np.ndarray, src_spec, dst_spec) -> np.ndarray:
 
 
 def _sigmas(family: str, k: int) -> np.ndarray:
-    from edgepose.models.families import FAMILIES
-
     sigmas = FAMILIES[family].layout.sigmas
     return np.asarray(sigmas) if len(sigmas) == k else sigmas_for(k)
 
@@ -141,7 +136,7 @@ class Reference:
         self.family, self.source, self.inputs = family, source, inputs
         decode = decoder_for(family, source)
         self.decoded = [decode(source.run(x)) for x in inputs]
-        threshold = CONFIDENT.get(family, 0.3)
+        threshold = FAMILIES[family].confident_score
         self.confident = sum(
             int((d.kps[:, 2] >= threshold).sum()) for d in self.decoded if d.present is None or d.present >= 0.5
         )
@@ -149,7 +144,7 @@ class Reference:
     def against(self, output: Backend) -> dict:
         """Keypoint errors, OKS, score error and presence flips of `output` against the source."""
         dec_out = decoder_for(self.family, output)
-        threshold = CONFIDENT.get(self.family, 0.3)
+        threshold = FAMILIES[self.family].confident_score
         errors, oks, score_err, presence_err, flips = [], [], [], [], 0
         for x, ref in zip(self.inputs, self.decoded):
             got = dec_out(output.run([adapt_input(t, s, d) for t, s, d in zip(x, self.source.inputs, output.inputs)]))

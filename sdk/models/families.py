@@ -45,6 +45,12 @@ class Family:
     # published, and "module:function" (path -> bool) recognising such a file before it is loaded.
     prepare: str | None = None
     claims_file: str | None = None
+    # The pose score is a presence probability (BlazePose), not a mean keypoint score: conversion parity
+    # counts its flips across 0.5.
+    presence: bool = False
+    # A keypoint counts as confident above this score (conversion parity compares those; visibility
+    # logits and detector scores are probabilities, MoveNet/RTMPose scores are not).
+    confident_score: float = 0.3
 
     def task(self, task: str) -> Task:
         if task not in self.tasks:
@@ -80,12 +86,12 @@ FAMILIES: dict[str, Family] = {
             "multi": Task("movenet_multipose:MoveNetMultiPose", _BOTTOM_UP),
         }, _RAW_PIXELS, COCO17),
         Family("blazepose", "single", {"single": Task("blazepose:BlazePoseLandmark", _TRACKED_TOP_DOWN)}, _UNIT,
-               BLAZEPOSE33),
+               BLAZEPOSE33, presence=True, confident_score=0.5),
         Family("rtmpose", "single", {"single": Task("rtmpose:RTMPose", _TRACKED_TOP_DOWN)}, _IMAGENET, COCO17),
         Family("posenet", "multi", {"multi": Task("posenet:PoseNetMultiPose", _BOTTOM_UP)}, _SIGNED_UNIT, COCO17,
                prepare="posenet:runnable_file", claims_file="posenet:has_decoder_op"),
         Family("person-detector", "detector", {"detector": Task("person_detector:BlazePoseDetector")}, _SIGNED_UNIT,
-               NO_KEYPOINTS),
+               NO_KEYPOINTS, confident_score=0.5),
     )
 }  # fmt: skip
 

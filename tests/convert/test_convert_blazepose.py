@@ -9,7 +9,7 @@ from edgepose.assets.metadata import load_metadata
 from .conftest import BLAZEPOSE_DETECTOR, BLAZEPOSE_FULL
 
 
-@pytest.mark.parametrize("source, family", [(BLAZEPOSE_FULL, "blazepose"), (BLAZEPOSE_DETECTOR, "blazepose-detector")])
+@pytest.mark.parametrize("source, family", [(BLAZEPOSE_FULL, "blazepose"), (BLAZEPOSE_DETECTOR, "person-detector")])
 def test_float_round_trip_is_exact(conversions, source, family):
     """fp16 weights -> float ONNX -> onnx2tf fp32: the same numbers (the detector's sparse weights densified)."""
     r = conversions(source, "tflite-fp32")
