@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import ModelError
+from edgepose.errors import BackendError, ModelError
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,17 @@ class Backend(ABC):
 def _announced(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def run(self: Backend, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        listeners = self.__dict__.get("_listeners")
-        if listeners and not self.__dict__.get("_announcing"):
-            for callback in listeners:
-                callback(inputs)
-            # A run_batch that loops over run announces the batch once, not each image again.
+        state = self.__dict__
+        if state.get("_closed"):
+            raise BackendError(f"{self.name}: the model was closed (PoseEstimator.close); open it again")
+        listeners = state.get("_listeners")
+        if listeners and not state.get("_announcing"):
+            # Set first: a run_batch that loops over run, or a listener that runs the model itself,
+            # announces the call once, not again for each inner run.
             self._announcing = True
             try:
+                for callback in listeners:
+                    callback(inputs)
                 return fn(self, inputs)
             finally:
                 self._announcing = False

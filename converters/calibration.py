@@ -16,6 +16,7 @@ import numpy as np
 from edgepose.bindings import open_backend
 from edgepose.errors import ImageError, ModelError
 from edgepose.image import is_image_file, load_image
+from edgepose.models.families import FAMILIES
 from edgepose.results import Timings
 
 MAX_INPUTS = 200
@@ -70,7 +71,7 @@ def runtime_inputs(
 ) -> list[list[np.ndarray]]:
     """The inputs the runtime feeds `model` (a file it can run) on `images`, in feeding order."""
     recorder = Recorder()
-    if family == "person-detector":
+    if FAMILIES[family].default_task == "detector":
         _run_detector(recorder, model, images)
     else:
         _run_pose_pipelines(recorder, model, images)
@@ -80,15 +81,18 @@ def runtime_inputs(
 
 
 def _run_detector(recorder: Recorder, model: Path, images: list[np.ndarray]) -> None:
-    from edgepose.models.families import family
     from edgepose.pipelines.topdown import PersonFinder, TopDownParams
 
     params = TopDownParams()
-    detector = family("person-detector").model_class("detector")(open_backend(model))
-    finder = PersonFinder(detector, params.tile_fraction, params.detection_score)
-    with detector.backend.listening(recorder):
-        for rgb in images:
-            finder.find(rgb, Timings())
+    backend = open_backend(model)
+    try:
+        detector = FAMILIES["person-detector"].model_class("detector")(backend)
+        finder = PersonFinder(detector, params.tile_fraction, params.detection_score)
+        with backend.listening(recorder):
+            for rgb in images:
+                finder.find(rgb, Timings())
+    finally:
+        backend.close()
 
 
 def _run_pose_pipelines(recorder: Recorder, model: Path, images: list[np.ndarray]) -> None:

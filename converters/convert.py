@@ -36,7 +36,6 @@ FORMATS = ("onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
 FLOAT_MIN_OKS = 0.98
 INT8_MIN_OKS = 0.90
 # int8 targets on the model input, where the family has a published one (issue 4: BlazePose landmarks).
-INT8_MAX_PX_ERR = {"blazepose": 1.5}
 SEARCH_INPUTS = 16
 PRESENCE_WEIGHT = 10.0  # in the search's ranking, a presence shift of 0.1 weighs like a pixel
 
@@ -315,7 +314,9 @@ def _float_calib(reference: Path, float_model: Path, inputs: list[list[np.ndarra
 def _bars(opts: ConvertOptions, src: Source) -> tuple[float, float | None]:
     int8 = opts.to.endswith("int8")
     min_oks = opts.min_oks if opts.min_oks is not None else (INT8_MIN_OKS if int8 else FLOAT_MIN_OKS)
-    max_px = opts.max_px_err if opts.max_px_err is not None else (INT8_MAX_PX_ERR.get(src.family) if int8 else None)
+    max_px = (
+        opts.max_px_err if opts.max_px_err is not None else (family_row(src.family).int8_max_px_err if int8 else None)
+    )
     return min_oks, max_px
 
 

@@ -89,7 +89,7 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
     w, h = input_size(backend.inputs[0])
     whole = Roi(w / 2.0, h / 2.0, float(w), float(h), 0.0)
     fam = FAMILIES[family]
-    if family == "person-detector":
+    if fam.default_task == "detector":
         det = fam.model_class("detector")(backend)
 
         def detector(outs: list[np.ndarray]) -> Decoded:
@@ -102,8 +102,8 @@ def decoder_for(family: str, backend: Backend) -> Callable[[list[np.ndarray]], D
             return Decoded(np.hstack([pts, np.full((6, 1), d.score)]), d.score)
 
         return detector
-    if family not in ("movenet", "blazepose", "rtmpose"):
-        raise ValueError(f"no parity decoder for the {family} family")
+    if "single" not in fam.tasks:
+        raise ValueError(f"no parity decoder for the {family} family (parity compares one crop at a time)")
     model = fam.model_class("single")(backend)
     has_presence = fam.presence  # a presence probability: parity counts its flips
 

@@ -2,7 +2,7 @@
 
 The source cannot run on a CPU (the op lives in Coral's library), so parity is structural: every
 tensor the copy keeps must hold byte-identical data and quantization to the source's, and the copy
-must run in the runtime on the calibration images. The decoder then runs in numpy (sdk/posenet.py).
+must run in the runtime on the calibration images. The decoder then runs in numpy (sdk/models/posenet.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from edgepose.converters.parity import ParityReport
 from edgepose.errors import ModelError
 from edgepose.io.atomic import atomic_path
+from edgepose.models.families import FAMILIES
 
 
 def convert_posenet(src, opts, steps, start: float):
@@ -35,8 +36,9 @@ def convert_posenet(src, opts, steps, start: float):
         params = strip_posenet_decoder(src.path, stripped)
         identical, compared = _same_tensors(src.path, stripped)
         h, w = _input_hw(stripped)
+        norm = FAMILIES["posenet"].normalization
         meta = make_metadata(
-            "posenet", "multi", (w, h), "NHWC", (127.5,) * 3, (127.5,) * 3, src.path, opts.to, COCO17_KEYPOINTS
+            "posenet", "multi", (w, h), "NHWC", norm.mean, norm.std, src.path, opts.to, COCO17_KEYPOINTS
         )
         meta["posenet_decoder"] = params  # unknown to readers that don't use it; the defaults are the same
         steps("embedding metadata")

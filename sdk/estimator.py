@@ -46,12 +46,14 @@ class PoseEstimator:
         validate(options)
         resolved = resolve_model(options.model)
         backend, extra = open_model(resolved, options.backend, options.threads)
+        pipeline = None
         try:
             pipeline = build_pipeline(resolved, backend, options, extra)
+            return cls(options, pipeline, resolved.name)
         except BaseException:
-            backend.close()
+            for opened in pipeline.backends.values() if pipeline is not None else (backend,):
+                opened.close()
             raise
-        return cls(options, pipeline, resolved.name)
 
     @classmethod
     def create_from_model(cls, model: str = DEFAULT_MODEL, **kwargs) -> PoseEstimator:

@@ -71,20 +71,20 @@ NO_KEYPOINTS = KeypointLayout("none", (), (), ())
 
 
 def layout_for(names: tuple[str, ...]) -> KeypointLayout:
-    """The known layout with these names, else one with no skeleton and uniform OKS constants."""
+    """The known layout with these names; 17 other names keep COCO's skeleton and constants (a model
+    trained on COCO with its own naming); else no skeleton and uniform OKS constants."""
     for layout in (COCO17, BLAZEPOSE33):
         if names == layout.keypoints:
             return layout
+    if len(names) == len(COCO17_KEYPOINTS):
+        return KeypointLayout("coco17", tuple(names), COCO17_SKELETON, COCO17_SIGMAS)
     return KeypointLayout("custom", tuple(names), (), (UNIFORM_SIGMA,) * len(names))
 
 
 def sigmas_for(k: int) -> np.ndarray:
-    """OKS constants for poses with k keypoints: COCO's for 17, BlazePose's for 33, else uniform."""
-    if k == len(COCO17_SIGMAS):
-        return np.asarray(COCO17_SIGMAS)
-    if k == len(BLAZEPOSE33_SIGMAS):
-        return np.asarray(BLAZEPOSE33_SIGMAS)
-    return np.full(k, UNIFORM_SIGMA)
+    """OKS constants for poses with k keypoints when nothing says which layout they are: COCO's for 17,
+    else uniform (callers that know the layout pass its own sigmas)."""
+    return np.asarray(COCO17_SIGMAS) if k == len(COCO17_SIGMAS) else np.full(k, UNIFORM_SIGMA)
 
 
 def to_coco17(kps: np.ndarray) -> np.ndarray:

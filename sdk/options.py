@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.errors import EdgeposeError
 from edgepose.models.families import MODES
+from edgepose.pipelines.build import PIPELINE_OPTIONS, check_options
 from edgepose.tracking.one_euro import OneEuroParams
 
 
@@ -46,13 +47,6 @@ class PoseEstimatorOptions:
     refine_stills: bool = True
 
 
-# Options that only some pipelines have a use for: refused (not ignored) when set elsewhere.
-PIPELINE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "roi_tracking": ("single-crop", "top-down"),
-    "refine_stills": ("single-crop", "top-down"),
-}
-
-
 def validate(options: PoseEstimatorOptions) -> None:
     """Checks that need no model."""
     if options.mode not in MODES:
@@ -61,11 +55,4 @@ def validate(options: PoseEstimatorOptions) -> None:
         raise EdgeposeError(f"max_people must be at least 1, got {options.max_people}")
 
 
-def check_options(options: PoseEstimatorOptions, pipeline: str, model: str) -> None:
-    """Refuse an option switched off for a pipeline that has nothing to switch off."""
-    defaults = PoseEstimatorOptions()
-    for name, pipelines in PIPELINE_OPTIONS.items():
-        if pipeline not in pipelines and getattr(options, name) != getattr(defaults, name):
-            raise EdgeposeError(
-                f"{name} applies to {' and '.join(pipelines)} pipelines; {model} in {options.mode} mode runs {pipeline}"
-            )
+__all__ = ["PIPELINE_OPTIONS", "PoseEstimatorOptions", "check_options", "validate"]

@@ -35,7 +35,7 @@ MODELS = ("movenet-lightning-int8", "movenet-lightning-int8-edgetpu", "blazepose
 
 
 def _app() -> typer.Typer:
-    """The three commands as cli_bench registers them: `bench compare | export | import`."""
+    """The three commands as cli/bench.py registers them: `bench compare | export | import`."""
     app = typer.Typer()
     bench = typer.Typer()
     app.add_typer(bench, name="bench")

@@ -1,4 +1,4 @@
-"""`edgepose eval` (sdk/coco_eval.py, sdk/cli_eval.py) on the real models and the shared COCO photos.
+"""`edgepose eval` (sdk/eval/coco.py, sdk/cli/eval.py) on the real models and the shared COCO photos.
 
 OKS and AP are checked against computations written out here, independently of the library: an explicit
 OKS loop, and pycocotools driven directly on results built by hand.

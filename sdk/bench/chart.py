@@ -96,7 +96,7 @@ def _input_key(row: dict) -> tuple:
 
 
 def _bar_key(row: dict) -> tuple:
-    """One bar per configuration: bench_db.CONFIG_KEY."""
+    """One bar per configuration: bench.db.CONFIG_KEY."""
     return (
         row["label"],
         row["device_id"],

@@ -79,7 +79,7 @@ def _thermal_zones() -> list[dict[str, str]]:
 
 
 def fingerprint() -> dict:
-    """The device as the bench result records it (bench_schema.DEVICE_SCHEMA)."""
+    """The device as the bench result records it (bench.schema.DEVICE_SCHEMA)."""
     cpu, board = _cpu_model(), _read("/proc/device-tree/model")
     hostname = socket.gethostname()
     cores = os.cpu_count() or 1
@@ -168,7 +168,7 @@ def was_throttled(before: ThermalState, after: ThermalState) -> bool:
 
 
 def thermal_record(before: ThermalState, readings: list[ThermalState]) -> dict:
-    """The `thermal` object of a bench result (bench_schema.THERMAL_SCHEMA), from the reading before the
+    """The `thermal` object of a bench result (bench.schema.THERMAL_SCHEMA), from the reading before the
     timing and those taken after each timed block: an episode of throttling in the middle of a run that
     is over by its end is still caught."""
     temps = [r.temp_c for r in (before, *readings) if r.temp_c is not None]

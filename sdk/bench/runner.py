@@ -74,7 +74,7 @@ class BenchFailure:
 
 @dataclass
 class BenchRun:
-    document: dict  # bench_schema.RUN_SCHEMA
+    document: dict  # bench.schema.RUN_SCHEMA
     failures: list[BenchFailure]
     notes: list[str]
 
@@ -223,7 +223,11 @@ def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptio
     )
     cfg = _Config(model, backend, threads, est, frames, opts.stills)
     cfg.samples = {k: [] for k in ("invoke", "pipeline", *STAGES)}
-    _capture_invoke_input(cfg, opts.warmup)
+    try:
+        _capture_invoke_input(cfg, opts.warmup)
+    except BaseException:
+        est.close()
+        raise
     for k in cfg.samples:
         cfg.samples[k].clear()
     cfg.poses = 0
@@ -281,32 +285,38 @@ def run_bench(
     failures: list[BenchFailure] = []
     configs: list[_Config] = []
     _preload_runtimes(opts)
-    for model in opts.models:
-        for backend in opts.backends:
-            for threads in opts.threads:
-                name = f"{model} [{backend}, {threads or 'default'} threads]"
-                if on_config:
-                    on_config(name)
+    opened: list[_Config] = []  # closed at the end, failed ones included
+    try:
+        for model in opts.models:
+            for backend in opts.backends:
+                for threads in opts.threads:
+                    name = f"{model} [{backend}, {threads or 'default'} threads]"
+                    if on_config:
+                        on_config(name)
+                    try:
+                        configs.append(_open_config(model, backend, threads, opts, make_frames))
+                        opened.append(configs[-1])
+                    except EdgeposeError as e:
+                        failures.append(BenchFailure(name, str(e)))
+        blocks = _block_sizes(opts.runs, opts.rounds)
+        budget = opts.duration_s / len(blocks) if opts.duration_s is not None else math.inf
+        for cfg in configs:
+            cfg.thermal_before = thermal_state()
+        for i, block in enumerate(blocks):
+            for cfg in list(configs):
                 try:
-                    configs.append(_open_config(model, backend, threads, opts, make_frames))
+                    _time_block(cfg, block, budget)
                 except EdgeposeError as e:
-                    failures.append(BenchFailure(name, str(e)))
-    blocks = _block_sizes(opts.runs, opts.rounds)
-    budget = opts.duration_s / len(blocks) if opts.duration_s is not None else math.inf
-    for cfg in configs:
-        cfg.thermal_before = thermal_state()
-    for i, block in enumerate(blocks):
-        for cfg in list(configs):
-            try:
-                _time_block(cfg, block, budget)
-            except EdgeposeError as e:
-                failures.append(BenchFailure(cfg.label, str(e)))
-                configs.remove(cfg)
-                continue
-            cfg.thermal_readings.append(thermal_state())
-        if progress:
-            progress((i + 1) / len(blocks))
-    results = [_result(cfg) for cfg in configs]
+                    failures.append(BenchFailure(cfg.label, str(e)))
+                    configs.remove(cfg)
+                    continue
+                cfg.thermal_readings.append(thermal_state())
+            if progress:
+                progress((i + 1) / len(blocks))
+        results = [_result(cfg) for cfg in configs]
+    finally:
+        for cfg in opened:
+            cfg.est.close()
     document = {
         "schema": SCHEMA,
         "run_id": uuid.uuid4().hex,

@@ -1,6 +1,6 @@
 """`edgepose bench compare | export | import`: reading and merging the results database.
 
-Plain functions with typer defaults; cli_bench registers them under the `bench` group.
+Plain functions with typer defaults; cli/bench.py registers them under the `bench` group.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def convert_command(
     output: Path = typer.Option(..., "-o", "--output", help="the converted file (.onnx or .tflite)"),
     calib: Path = typer.Option(None, "--calib", help="folder of real photos: int8 calibration and the parity check"),
     family: str = typer.Option(
-        "auto", "--family", help="movenet, blazepose, blazepose-detector, rtmpose, posenet or auto"
+        "auto", "--family", help="movenet, blazepose, person-detector, rtmpose, posenet or auto"
     ),
     variant: str = typer.Option(None, "--variant", help="RTMPose t, s or m (checked against the weights)"),
     report: Path = typer.Option(None, "--report", help="write the parity report here as JSON"),

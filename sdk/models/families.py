@@ -51,6 +51,10 @@ class Family:
     # A keypoint counts as confident above this score (conversion parity compares those; visibility
     # logits and detector scores are probabilities, MoveNet/RTMPose scores are not).
     confident_score: float = 0.3
+    # Conversion to full int8 must keep the mean keypoint error under this many input pixels (where the
+    # family has a published bar; BlazePose landmarks: 1.5 px on the 256 input, issue 4), else float layers
+    # are searched for.
+    int8_max_px_err: float | None = None
 
     def task(self, task: str) -> Task:
         if task not in self.tasks:
@@ -86,7 +90,7 @@ FAMILIES: dict[str, Family] = {
             "multi": Task("movenet_multipose:MoveNetMultiPose", _BOTTOM_UP),
         }, _RAW_PIXELS, COCO17),
         Family("blazepose", "single", {"single": Task("blazepose:BlazePoseLandmark", _TRACKED_TOP_DOWN)}, _UNIT,
-               BLAZEPOSE33, presence=True, confident_score=0.5),
+               BLAZEPOSE33, presence=True, confident_score=0.5, int8_max_px_err=1.5),
         Family("rtmpose", "single", {"single": Task("rtmpose:RTMPose", _TRACKED_TOP_DOWN)}, _IMAGENET, COCO17),
         Family("posenet", "multi", {"multi": Task("posenet:PoseNetMultiPose", _BOTTOM_UP)}, _SIGNED_UNIT, COCO17,
                prepare="posenet:runnable_file", claims_file="posenet:has_decoder_op"),

@@ -1,6 +1,6 @@
 """RTMPose (mmpose's RTMCCHead models, e.g. the 256x192 body rtmpose-t/s/m): crops and SimCC decoding.
 
-A per-person crop model for the top-down pipeline (`edgepose.topdown.CropPoseModel`).
+A per-person crop model (`edgepose.models.base.CropModel`) for the top-down pipeline.
 
 Crop (mmpose's GetBBoxCenterScale with padding 1.25, then TopdownAffine): the person box, padded by
 1.25 and with its shorter side extended to the input's aspect (3:4 for 192x256), upright, resampled

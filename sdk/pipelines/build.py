@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from edgepose.assets.metadata import ModelMetadata, load_metadata
 from edgepose.assets.registry import ResolvedModel, resolve_model
 from edgepose.bindings import Backend, open_backend
-from edgepose.errors import ModelError
+from edgepose.errors import EdgeposeError, ModelError
 from edgepose.models.families import family, pipeline_kind, recognise, recognise_file
 from edgepose.pipelines.base import Pipeline
 from edgepose.pipelines.bottomup import BottomUp
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 NEVER = 1 << 30
 DETECTOR_MODEL = "blazepose-detector"
+# Options only some pipelines have a use for (all default to True): switched off elsewhere, they are
+# refused with one line, never ignored.
+PIPELINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "roi_tracking": ("single-crop", "top-down"),
+    "refine_stills": ("single-crop", "top-down"),
+}
 
 
 def open_model(resolved: ResolvedModel, backend_name: str, threads: int | None) -> tuple[Backend, dict]:
@@ -47,7 +53,7 @@ def model_family(resolved: ResolvedModel, backend: Backend) -> tuple[str, str]:
     meta = _metadata(resolved.path)
     if meta is not None and meta.family is not None:
         fam = family(meta.family)
-        return fam.name, meta.task or fam.default_task
+        return fam.name, meta.task if meta.task in fam.tasks else fam.default_task
     return recognise(backend)
 
 
@@ -55,8 +61,6 @@ def build_pipeline(
     resolved: ResolvedModel, backend: Backend, options: PoseEstimatorOptions, extra: dict | None = None
 ) -> Pipeline:
     """The pipeline for this model and the options' mode (options not valid for it are refused)."""
-    from edgepose.options import check_options
-
     fam_name, task = model_family(resolved, backend)
     kind = pipeline_kind(fam_name, task, options.mode, resolved.name)
     check_options(options, kind, resolved.name)
@@ -79,13 +83,26 @@ def build_pipeline(
     return TopDown(PersonFinder(detector, params.tile_fraction, params.detection_score), model, params)
 
 
+def check_options(options: PoseEstimatorOptions, pipeline: str, model: str) -> None:
+    """Refuse an option switched off for a pipeline that has nothing to switch off."""
+    for name, pipelines in PIPELINE_OPTIONS.items():
+        if pipeline not in pipelines and not getattr(options, name):
+            raise EdgeposeError(
+                f"{name} applies to {' and '.join(pipelines)} pipelines; {model} in {options.mode} mode runs {pipeline}"
+            )
+
+
 def open_detector(backend_name: str, threads: int | None):
     """The person detector of top-down pipelines: a CPU TFLite model whatever runs the pose model
     (ONNX Runtime, an Edge TPU)."""
     runtime = backend_name if backend_name in ("litert", "tflite-runtime") else "auto"
     resolved = resolve_model(DETECTOR_MODEL)
-    fam = family(resolved.spec.family)
-    return fam.model_class("detector")(open_backend(resolved.path, runtime, threads))
+    backend = open_backend(resolved.path, runtime, threads)
+    try:
+        return family(resolved.spec.family).model_class("detector")(backend)
+    except BaseException:
+        backend.close()
+        raise
 
 
 def _metadata(path: Path) -> ModelMetadata | None:

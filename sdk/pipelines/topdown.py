@@ -1,4 +1,4 @@
-"""Top-down multi-person: BlazePose person detector -> one pose-model crop per person.
+"""Top-down: a person detector (the family table's person-detector row) -> one pose-model crop per person.
 
 Stills: detector on the whole frame plus a grid of overlapping tiles (the detector finds people
 down to about a sixth of the frame height on its own; tiles at half the frame size reach the small

@@ -140,8 +140,8 @@ class Tracked(NamedTuple):
 class PoseTracker:
     """Gives each person a stable ID across frames and smooths their keypoints per track.
 
-    `sigmas` are the OKS constants; by default COCO's for 17 keypoints, BlazePose's for 33 and
-    UNIFORM_SIGMA otherwise.
+    `sigmas` are the OKS constants; by default COCO's for 17 keypoints and keypoints.UNIFORM_SIGMA
+    otherwise (the estimator passes its layout's).
     """
 
     def __init__(self, params: TrackerParams | None = None, sigmas: Sequence[float] | None = None):
