@@ -8,7 +8,7 @@ import pytest
 
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.bindings import open_backend
-from edgepose.errors import EdgeposeError
+from edgepose.errors import BackendError, EdgeposeError
 from edgepose.image import load_image
 from tests.conftest import DATA_DIR
 
@@ -79,3 +79,10 @@ def test_listening_sees_a_batch_once(model_dir):
         backend.run([x[:1]])
     backend.run([x[:1]])  # not listening any more
     assert seen == [(3, 256, 256, 3), (1, 256, 256, 3)]
+
+
+def test_a_closed_estimator_refuses_with_one_line(one_person_photo):
+    est = PoseEstimator.create_from_options(PoseEstimatorOptions(threads=1))
+    est.close()
+    with pytest.raises(BackendError, match="the model was closed"):
+        est.estimate(one_person_photo)
