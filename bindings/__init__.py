@@ -1,8 +1,9 @@
 """Inference backends. Nothing else in edgepose touches a runtime directly.
 
-backend = open_backend("model.tflite", backend="auto", threads=2)
-backend.inputs[0].shape, backend.inputs[0].dtype   # what to feed
-outputs = backend.run([x])
+Usage:
+    backend = open_backend("model.tflite", backend="auto", threads=2)
+    backend.inputs[0].shape, backend.inputs[0].dtype   # what to feed
+    outputs = backend.run([x])
 """
 
 from __future__ import annotations

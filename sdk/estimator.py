@@ -1,10 +1,11 @@
 """PoseEstimator: a facade over one pipeline. image -> pipeline -> tracking (video) -> Pose objects.
 
-from edgepose import PoseEstimator, PoseEstimatorOptions
-with PoseEstimator.create_from_options(PoseEstimatorOptions(threads=2)) as est:    # the default model
-    poses = est.estimate("photo.jpg")                     # a still image
-    for t_ms, frame in frames:                            # a video or camera
-        poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
+Usage:
+    from edgepose import PoseEstimator, PoseEstimatorOptions
+    with PoseEstimator.create_from_options(PoseEstimatorOptions(threads=2)) as est:    # the default model
+        poses = est.estimate("photo.jpg")                     # a still image
+        for t_ms, frame in frames:                            # a video or camera
+            poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
 """
 
 from __future__ import annotations

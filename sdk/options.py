@@ -1,4 +1,5 @@
-"""How to build a PoseEstimator, and which pipelines each option applies to."""
+"""How to build a PoseEstimator. Which pipelines an option applies to is checked where the pipeline is
+built (`pipelines.build.PIPELINE_OPTIONS`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from dataclasses import dataclass, field
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.errors import EdgeposeError
 from edgepose.models.families import MODES
-from edgepose.pipelines.build import PIPELINE_OPTIONS, check_options
 from edgepose.tracking.one_euro import OneEuroParams
 
 
@@ -53,6 +53,3 @@ def validate(options: PoseEstimatorOptions) -> None:
         raise EdgeposeError(f"unknown mode {options.mode!r}; choose single or multi")
     if options.max_people < 1:
         raise EdgeposeError(f"max_people must be at least 1, got {options.max_people}")
-
-
-__all__ = ["PIPELINE_OPTIONS", "PoseEstimatorOptions", "check_options", "validate"]

@@ -8,6 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +103,38 @@ def gt_for(coco: dict, file_name: str) -> list[dict]:
 
 def pose_xy(pose) -> np.ndarray:
     return np.array([(k.x, k.y) for k in pose.keypoints])
+
+
+# The CLI as a user runs it: a real subprocess (shared by test_cli, test_bad_input, test_bundled, ...).
+def cli_env(model_dir: Path, cache_home: Path) -> dict[str, str]:
+    """The environment of every CLI subprocess.
+
+    The model dir is the real one; the user cache is an empty folder of our own, so `models list`
+    and model resolution see exactly what is in model_dir; offline, so a missing model never
+    downloads. COLUMNS/LINES are dropped: stderr is then a pipe with Rich's default width, as when a
+    user redirects it to a log, which is where a wrapped "one line" error would break parsing.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(EDGEPOSE_MODEL_DIR=str(model_dir), XDG_CACHE_HOME=str(cache_home), EDGEPOSE_OFFLINE="1")
+    return env
+
+
+@dataclass(frozen=True)
+class Cli:
+    """Runs `python -m edgepose.cli ARGS` with a fixed environment."""
+
+    env: dict[str, str] = field(repr=False)  # keep the whole environment out of failure reports
+
+    def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edgepose.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]

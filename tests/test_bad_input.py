@@ -21,8 +21,7 @@ from PIL import Image
 
 from edgepose.errors import ImageError
 from edgepose.image import load_image
-from tests.conftest import pose_xy
-from tests.test_cli import Cli, cli_env, json_lines
+from tests.conftest import Cli, cli_env, json_lines, pose_xy
 
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CW_TO_DISPLAY = 6  # EXIF Orientation value: the stored pixels are turned 90° counter-clockwise

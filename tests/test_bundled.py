@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pytest
 from edgepose import PoseEstimator
 from edgepose.assets import registry
 from edgepose.assets.registry import BUNDLED_DIR, REGISTRY, resolve_model, sha256_of
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, Cli
 
 BUNDLED = ("movenet-lightning-int8", "blazepose-detector")
 
@@ -29,17 +27,6 @@ def fresh_user_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(HOME=str(home), EDGEPOSE_OFFLINE="1")
     return env
-
-
-def edgepose(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgepose.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_bundled_files_are_the_pinned_ones():
@@ -63,7 +50,7 @@ def test_resolution_order_model_dir_then_bundled_then_cache(monkeypatch, tmp_pat
 def test_fresh_offline_user_gets_todays_keypoints(tmp_path, one_person_photo):
     env = fresh_user_env(tmp_path / "home")
     (tmp_path / "home").mkdir()
-    single = edgepose(env, "run", one_person_photo)
+    single = Cli(env)("run", one_person_photo)
     assert single.returncode == 0, single.stderr
     (frame,) = [json.loads(line) for line in single.stdout.splitlines()]
     # The same keypoints as the same file from EDGEPOSE_MODEL_DIR (the shared copy), in this process.
@@ -74,7 +61,7 @@ def test_fresh_offline_user_gets_todays_keypoints(tmp_path, one_person_photo):
     nose = np.array(frame["poses"][0]["keypoints"][0][:2])
     assert np.hypot(*(nose - (367, 83))) < 15, nose
 
-    multi = edgepose(env, "run", DATA_DIR / "coco" / "000000196141.jpg", "--mode", "multi")
+    multi = Cli(env)("run", DATA_DIR / "coco" / "000000196141.jpg", "--mode", "multi")
     assert multi.returncode == 0, multi.stderr
     assert len(json.loads(multi.stdout)["poses"]) >= 3  # the bundled detector found the group
     assert not any((tmp_path / "home").rglob("*.tflite"))  # nothing downloaded or copied
@@ -82,7 +69,7 @@ def test_fresh_offline_user_gets_todays_keypoints(tmp_path, one_person_photo):
 
 def test_models_list_shows_bundled(tmp_path):
     env = fresh_user_env(tmp_path)
-    res = edgepose(env, "models", "list")
+    res = Cli(env)("models", "list")
     assert res.returncode == 0, res.stderr
     rows = {
         c[0]: c for c in ([x.strip() for x in line.split("│")[1:-1]] for line in res.stdout.splitlines()) if len(c) == 6

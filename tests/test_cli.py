@@ -5,12 +5,8 @@ The helpers at the top (`Cli`, `cli_env`, `json_lines`) are shared with test_bad
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -19,45 +15,11 @@ import pytest
 from PIL import Image
 
 from edgepose.assets.registry import DEFAULT_MODEL, REGISTRY
-from tests.conftest import DATA_DIR, gt_for, oks
+from tests.conftest import DATA_DIR, Cli, cli_env, gt_for, json_lines, oks
 
 FRAME_KEYS = ["source", "frame", "width", "height", "model", "poses", "timings_ms"]
 POSE_KEYS = ["id", "score", "bbox", "keypoints"]
 TIMING_KEYS = {"preprocess", "inference", "postprocess", "tracking"}
-
-
-def cli_env(model_dir: Path, cache_home: Path) -> dict[str, str]:
-    """The environment of every CLI subprocess.
-
-    The model dir is the real one; the user cache is an empty folder of our own, so `models list`
-    and model resolution see exactly what is in model_dir; offline, so a missing model never
-    downloads. COLUMNS/LINES are dropped: stderr is then a pipe with Rich's default width, as when a
-    user redirects it to a log, which is where a wrapped "one line" error would break parsing.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env.update(EDGEPOSE_MODEL_DIR=str(model_dir), XDG_CACHE_HOME=str(cache_home), EDGEPOSE_OFFLINE="1")
-    return env
-
-
-@dataclass(frozen=True)
-class Cli:
-    """Runs `python -m edgepose.cli ARGS` with a fixed environment."""
-
-    env: dict[str, str] = field(repr=False)  # keep the whole environment out of failure reports
-
-    def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgepose.cli", *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=120,
-            check=False,
-        )
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def no_hidden_files(folder: Path) -> bool:

@@ -23,7 +23,7 @@ from edgepose.models.rtmpose import DEFAULT_NORMALIZATION, RTMPose, box_roi, dec
 from edgepose.pipelines.build import model_family
 from edgepose.pipelines.topdown import PersonFinder, TopDownParams
 from edgepose.results import Timings
-from tests.test_cli import Cli, cli_env, json_lines
+from tests.conftest import Cli, cli_env, json_lines
 
 W, H, SPLIT, K = 192, 256, 2.0, 17
 F32 = np.dtype(np.float32)

@@ -21,7 +21,6 @@ from pathlib import Path
 from edgepose.assets import cache_dir, sha256_of
 from edgepose.errors import ModelError
 from edgepose.io.atomic import atomic_path
-from edgepose.keypoints import BLAZEPOSE33_KEYPOINTS, COCO17_KEYPOINTS
 
 DEFAULT_MODEL = "movenet-lightning-int8"
 _TFHUB = "https://tfhub.dev/google/lite-model/movenet"
@@ -47,13 +46,21 @@ class ModelSpec:
     precision: str
     source: str
     license: str = "Apache-2.0"
-    keypoints: tuple[str, ...] = COCO17_KEYPOINTS
     edgetpu: bool = False
     cpu_equivalent: str | None = None  # for Edge TPU builds: the model to use without a TPU
     # OpenMMLab files carry only the first 8 hex digits of their SHA-256 in their names.
     sha256_prefix: str | None = None
 
+    @property
+    def keypoints(self) -> tuple[str, ...]:
+        """Keypoint names in output order, as the family table has them."""
+        from edgepose.models.families import family
 
+        return family(self.family).layout.keypoints
+
+
+# One entry a model; the layout reads best aligned, one line per kind of fact.
+# fmt: off
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in (
@@ -62,10 +69,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="movenet_singlepose_lightning_int8.tflite",
             url=f"{_CORAL}/movenet_single_pose_lightning_ptq.tflite",
             sha256="cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
-            family="movenet",
-            task="single",
-            input_size=(192, 192),
-            precision="int8",
+            family="movenet", task="single", input_size=(192, 192), precision="int8",
             source="MoveNet SinglePose Lightning v4 int8 (TF Hub; google-coral/test_data)",
         ),
         ModelSpec(
@@ -73,23 +77,16 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="movenet_singlepose_lightning_int8_edgetpu.tflite",
             url=f"{_CORAL}/movenet_single_pose_lightning_ptq_edgetpu.tflite",
             sha256="25c88b77586f65c5c80d868c0555fb194f2b38c0b55aa491f4a93b7d7da58e78",
-            family="movenet",
-            task="single",
-            input_size=(192, 192),
-            precision="int8",
+            family="movenet", task="single", input_size=(192, 192), precision="int8",
             source="MoveNet SinglePose Lightning v4 int8, Edge TPU build (google-coral/test_data)",
-            edgetpu=True,
-            cpu_equivalent="movenet-lightning-int8",
+            edgetpu=True, cpu_equivalent="movenet-lightning-int8",
         ),
         ModelSpec(
             name="movenet-lightning-fp16",
             filename="movenet_singlepose_lightning_fp16.tflite",
             url=f"{_TFHUB}/singlepose/lightning/tflite/float16/4?lite-format=tflite",
             sha256="0fac2226112d0371903ca86e3853cec24ef603a0b2f96f589b180f0ebdd135ab",
-            family="movenet",
-            task="single",
-            input_size=(192, 192),
-            precision="fp16",
+            family="movenet", task="single", input_size=(192, 192), precision="fp16",
             source="MoveNet SinglePose Lightning v4 float16 (TF Hub / Kaggle google/movenet)",
         ),
         ModelSpec(
@@ -97,10 +94,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="movenet_singlepose_thunder_int8.tflite",
             url=f"{_TFHUB}/singlepose/thunder/tflite/int8/4?lite-format=tflite",
             sha256="b72fed22707cd6fb94b5a248b9bddb9c062b9f445471b4fa263407cf6d222011",
-            family="movenet",
-            task="single",
-            input_size=(256, 256),
-            precision="int8",
+            family="movenet", task="single", input_size=(256, 256), precision="int8",
             source="MoveNet SinglePose Thunder v4 int8 (TF Hub / Kaggle google/movenet)",
         ),
         ModelSpec(
@@ -108,10 +102,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="movenet_singlepose_thunder_fp16.tflite",
             url=f"{_TFHUB}/singlepose/thunder/tflite/float16/4?lite-format=tflite",
             sha256="41641538679ec79b07d4101e591dda47d098c09af29607674b2a40b8a3798dd3",
-            family="movenet",
-            task="single",
-            input_size=(256, 256),
-            precision="fp16",
+            family="movenet", task="single", input_size=(256, 256), precision="fp16",
             source="MoveNet SinglePose Thunder v4 float16 (TF Hub / Kaggle google/movenet)",
         ),
         ModelSpec(
@@ -119,10 +110,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="movenet_multipose_lightning_fp16.tflite",
             url=f"{_TFHUB}/multipose/lightning/tflite/float16/1?lite-format=tflite",
             sha256="d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd",
-            family="movenet",
-            task="multi",
-            input_size=(256, 256),
-            precision="fp16",
+            family="movenet", task="multi", input_size=(256, 256), precision="fp16",
             source="MoveNet MultiPose Lightning v1 float16 (TF Hub / Kaggle google/movenet)",
         ),
         ModelSpec(
@@ -130,34 +118,23 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="blazepose_detector.tflite",
             url=f"{_MEDIAPIPE}/pose_detection.tflite",
             sha256="9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
-            family="person-detector",
-            task="detector",
-            input_size=(224, 224),
-            precision="fp16",
+            family="person-detector", task="detector", input_size=(224, 224), precision="fp16",
             source="MediaPipe BlazePose person detector (mediapipe 0.10.14 pose_detection.tflite)",
-            keypoints=(),
         ),
         ModelSpec(
             name="blazepose-full",
             filename="blazepose_landmark_full.tflite",
             url=f"{_MEDIAPIPE}/pose_landmark_full.tflite",
             sha256="e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
-            family="blazepose",
-            task="single",
-            input_size=(256, 256),
-            precision="fp16",
+            family="blazepose", task="single", input_size=(256, 256), precision="fp16",
             source="MediaPipe BlazePose GHUM full landmarks, 33 keypoints (mediapipe 0.10.14)",
-            keypoints=BLAZEPOSE33_KEYPOINTS,
         ),
         ModelSpec(
             name="posenet-mobilenet",
             filename="posenet_mobilenet_v1_075_481_641_quant_decoder.tflite",
             url=f"{_CORAL}/posenet/posenet_mobilenet_v1_075_481_641_16_quant_decoder.tflite",
             sha256="904b7ebe503c3df88ba5324e62fb4d33c23ee38bff5f2cabe89da27e3fc8296a",
-            family="posenet",
-            task="multi",
-            input_size=(641, 481),
-            precision="uint8",
+            family="posenet", task="multi", input_size=(641, 481), precision="uint8",
             source="PoseNet MobileNet v1 0.75 multi-person, uint8 (google-coral/test_data); decoder run in numpy",
         ),
         ModelSpec(
@@ -165,42 +142,29 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="posenet_mobilenet_v1_075_481_641_quant_decoder_edgetpu.tflite",
             url=f"{_CORAL}/posenet/posenet_mobilenet_v1_075_481_641_16_quant_decoder_edgetpu.tflite",
             sha256="7df42a2e3cb0e931128d609c02b5b092b25ec90efc213214c349f7f8b3701a9f",
-            family="posenet",
-            task="multi",
-            input_size=(641, 481),
-            precision="uint8",
+            family="posenet", task="multi", input_size=(641, 481), precision="uint8",
             source="PoseNet MobileNet v1 0.75, Edge TPU build with its decoder op (google-coral/test_data)",
-            edgetpu=True,
-            cpu_equivalent="posenet-mobilenet",
+            edgetpu=True, cpu_equivalent="posenet-mobilenet",
         ),
         ModelSpec(
             name="yolox-nano-person",
             filename="yolox_nano_8xb8-300e_humanart-40f6f0d0.zip",
             url=f"{_OPENMMLAB}/rtmposev1/onnx_sdk/yolox_nano_8xb8-300e_humanart-40f6f0d0.zip",
-            sha256=None,
-            sha256_prefix="40f6f0d0",
-            family="person-detector",
-            task="detector",
-            input_size=(416, 416),
-            precision="fp32",
+            sha256=None, sha256_prefix="40f6f0d0",
+            family="person-detector", task="detector", input_size=(416, 416), precision="fp32",
             source="YOLOX-nano person detector for RTMPose, OpenMMLab ONNX SDK zip (end2end.onnx inside)",
-            keypoints=(),
         ),
         ModelSpec(
             name="rtmdet-nano-person",
             filename="rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.pth",
             url=f"{_OPENMMLAB}/rtmpose/rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.pth",
-            sha256=None,
-            sha256_prefix="05d8511e",
-            family="person-detector",
-            task="detector",
-            input_size=(320, 320),
-            precision="fp32",
+            sha256=None, sha256_prefix="05d8511e",
+            family="person-detector", task="detector", input_size=(320, 320), precision="fp32",
             source="RTMDet-nano person detector for RTMPose, mmdet checkpoint (for the converters)",
-            keypoints=(),
         ),
     )
 }
+# fmt: on
 
 
 @dataclass(frozen=True)

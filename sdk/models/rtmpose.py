@@ -23,7 +23,7 @@ import numpy as np
 from edgepose.assets.metadata import ModelMetadata
 from edgepose.bindings import Backend, TensorSpec, dequantize
 from edgepose.errors import ModelError
-from edgepose.geometry import Roi
+from edgepose.geometry import Roi, clip_to_frame
 from edgepose.keypoints import COCO17_KEYPOINTS, layout_for
 from edgepose.models.base import CropBuffer, Estimate, PersonDetection, model_metadata, normalized_input
 from edgepose.models.families import FAMILIES
@@ -135,12 +135,9 @@ class RTMPose:
             # Crop pixel c (centres at integers) is the sample our resampler took at (c + 0.5) / size.
             nx, ny = (locs[i, :, 0] + 0.5) / self.input_width, (locs[i, :, 1] + 0.5) / self.input_height
             raw = roi.to_pixels(nx, ny, scores[i], width, height, clip=False)
-            xy = raw[:, :2].copy()
-            kps = np.empty_like(raw)
-            kps[:, 0] = np.clip(raw[:, 0], 0.0, width - 1.0)
-            kps[:, 1] = np.clip(raw[:, 1], 0.0, height - 1.0)
-            kps[:, 2] = raw[:, 2]
-            results.append(Estimate(kps, float(kps[:, 2].mean()), self.tracking_roi(xy, kps[:, 2])))
+            kps = clip_to_frame(raw.copy(), width, height)
+            # The next crop comes from the unclipped keypoints: a person leaving the frame keeps their size.
+            results.append(Estimate(kps, float(kps[:, 2].mean()), self.tracking_roi(raw[:, :2], kps[:, 2])))
         return results
 
     def tracking_roi(self, xy: np.ndarray, scores: np.ndarray) -> Roi | None:

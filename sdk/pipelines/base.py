@@ -1,4 +1,5 @@
-"""What every pipeline offers the estimator, the one stage timer, and the timed model runs they share."""
+"""What every pipeline offers the estimator, the one stage timer, the timed model runs they share and
+the duplicate check of top-down and bottom-up alike."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from edgepose.bindings import Backend
-from edgepose.geometry import Roi
+from edgepose.geometry import Roi, keypoint_gaps
 from edgepose.keypoints import KeypointLayout
 from edgepose.models.base import CropModel, Estimate, FrameModel, PersonDetection, PersonDetector
 from edgepose.results import Timings
+
+# Two poses whose keypoints are, at the median, closer than this fraction of the pose's size are one person.
+DUPLICATE_DISTANCE = 0.1
 
 
 class PipelineOutput(NamedTuple):
@@ -93,3 +97,16 @@ def run_detector(
     people = detector.decode(outputs, rois, score_threshold)
     timer.lap("postprocess")
     return people
+
+
+def drop_duplicates(results: list[Estimate], distance: float) -> list[Estimate]:
+    """Keep the best-scoring of poses whose keypoints nearly coincide (two crops on one person)."""
+    if len(results) < 2:
+        return results
+    results = sorted(results, key=lambda r: -r.score)
+    apart = keypoint_gaps(np.stack([r.keypoints for r in results])) > distance
+    kept: list[int] = []
+    for i in range(len(results)):
+        if all(apart[i, j] for j in kept):
+            kept.append(i)
+    return [results[i] for i in kept]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgepose.models.base import FrameModel
-from edgepose.pipelines.base import PipelineOutput, StageTimer, run_frame
-from edgepose.pipelines.topdown import DUPLICATE_DISTANCE, drop_duplicates
+from edgepose.pipelines.base import DUPLICATE_DISTANCE, PipelineOutput, StageTimer, drop_duplicates, run_frame
 from edgepose.results import Timings
 
 

@@ -17,13 +17,18 @@ import numpy as np
 
 from edgepose.geometry import Roi, area, intersection, keypoint_gaps, weighted_nms
 from edgepose.models.base import CropModel, Estimate, PersonDetection, PersonDetector
-from edgepose.pipelines.base import PipelineOutput, StageTimer, run_crops, run_detector
+from edgepose.pipelines.base import (
+    DUPLICATE_DISTANCE,
+    PipelineOutput,
+    StageTimer,
+    drop_duplicates,
+    run_crops,
+    run_detector,
+)
 from edgepose.results import Timings
 
 # Below this a crop holds no person (MoveNet's mean keypoint score, BlazePose's presence).
 LOST_SCORE = 0.15
-# Two poses whose keypoints are, at the median, closer than this fraction of the pose's size are one person.
-DUPLICATE_DISTANCE = 0.1
 
 
 @dataclass
@@ -179,16 +184,3 @@ def _covered(person: PersonDetection, rois: list[Roi]) -> bool:
     """Whether a detected person's hip centre lies inside the inner half of a carried crop."""
     cx, cy = person.center
     return any(abs(cx - r.cx) < r.width / 4 and abs(cy - r.cy) < r.height / 4 for r in rois)
-
-
-def drop_duplicates(results: list[Estimate], distance: float) -> list[Estimate]:
-    """Keep the best-scoring of poses whose keypoints nearly coincide (two crops on one person)."""
-    if len(results) < 2:
-        return results
-    results = sorted(results, key=lambda r: -r.score)
-    apart = keypoint_gaps(np.stack([r.keypoints for r in results])) > distance
-    kept: list[int] = []
-    for i in range(len(results)):
-        if all(apart[i, j] for j in kept):
-            kept.append(i)
-    return [results[i] for i in kept]
