@@ -6,9 +6,16 @@ Usage:
         poses = est.estimate("photo.jpg")                     # a still image
         for t_ms, frame in frames:                            # a video or camera
             poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
+
+Thread safety: calls on one estimator are serialized by a lock, so threads may share it safely (they
+take turns; an interpreter is not reentrant). For parallel throughput give each thread its own estimator.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
+import threading
 
 from edgepose.assets.registry import DEFAULT_MODEL, resolve_model
 from edgepose.bindings import Backend
@@ -41,6 +48,9 @@ class PoseEstimator:
             params = TrackerParams(smoothing=options.smoothing, smoothing_params=options.smoothing_params)
             self._tracker = PoseTracker(params, sigmas=pipeline.keypoint_layout.sigmas or None)
         self._last_ts: float | None = None
+        # LiteRT's interpreter (its input/output buffers), the carried crops and the tracks are all
+        # per-stream state: two threads interleaving on them corrupt each other's results.
+        self._lock = threading.Lock()
 
     @classmethod
     def create_from_options(cls, options: PoseEstimatorOptions) -> PoseEstimator:
@@ -78,8 +88,9 @@ class PoseEstimator:
 
     def close(self) -> None:
         """Release every backend (pose model and detector). Safe to call twice."""
-        for backend in self.pipeline.backends.values():
-            backend.close()
+        with self._lock:
+            for backend in self.pipeline.backends.values():
+                backend.close()
 
     # Still images -----------------------------------------------------------------------------
     def estimate(self, image: ImageInput) -> list[Pose]:
@@ -91,7 +102,8 @@ class PoseEstimator:
         rgb = load_image(image)
         h, w = rgb.shape[:2]
         timings = Timings()
-        out = self.pipeline.estimate(rgb, timings)
+        with self._lock:
+            out = self.pipeline.estimate(rgb, timings)
         timer = StageTimer(timings)
         poses = self._poses([Tracked(None, p.keypoints, p.score, i) for i, p in enumerate(out.people)])
         timer.lap("postprocess")
@@ -103,25 +115,29 @@ class PoseEstimator:
 
     def estimate_video_frame(self, frame: ImageInput, timestamp_ms: float) -> FrameResult:
         """One frame of a stream. Timestamps (ms) must increase; they drive the One-Euro filter."""
-        if self._last_ts is not None and timestamp_ms <= self._last_ts:
-            raise EdgeposeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
-        self._last_ts = float(timestamp_ms)
+        if not isinstance(timestamp_ms, numbers.Real) or not math.isfinite(timestamp_ms):
+            raise EdgeposeError(f"timestamp_ms must be a finite number of milliseconds, got {timestamp_ms!r}")
         rgb = load_image(frame)
         h, w = rgb.shape[:2]
         timings = Timings()
-        out = self.pipeline.estimate_video(rgb, timings)
-        timer = StageTimer(timings)
-        tracked = self._tracker.update(out.people, timestamp_ms, w, h, self.options.min_keypoint_score)
-        timer.lap("tracking")
+        with self._lock:
+            if self._last_ts is not None and not timestamp_ms > self._last_ts:
+                raise EdgeposeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
+            self._last_ts = float(timestamp_ms)
+            out = self.pipeline.estimate_video(rgb, timings)
+            timer = StageTimer(timings)
+            tracked = self._tracker.update(out.people, timestamp_ms, w, h, self.options.min_keypoint_score)
+            timer.lap("tracking")
         poses = self._poses(tracked)
         timer.lap("postprocess")
         return self._frame(out, poses, w, h, timings)
 
     def reset(self) -> None:
         """Forget the tracked crops, tracks, smoothing state and the last timestamp (a new stream)."""
-        self._last_ts = None
-        self._tracker.reset()
-        self.pipeline.reset()
+        with self._lock:
+            self._last_ts = None
+            self._tracker.reset()
+            self.pipeline.reset()
 
     # Internals --------------------------------------------------------------------------------
     def _poses(self, people: list[Tracked]) -> list[Pose]:

@@ -4,6 +4,7 @@ safely; and a (rotated) region of it is resampled into a model's input buffer.""
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,7 @@ def load_image(image: ImageInput) -> np.ndarray:
     if isinstance(image, Image.Image):
         return _from_pil(image, name="image")
     path = Path(image)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+    check_input_file(path, ImageError)
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     try:
@@ -50,6 +50,22 @@ def load_image(image: ImageInput) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
         raise ImageError(f"{path}: corrupt or truncated image ({e})") from e
+
+
+def check_input_file(path: Path, error: type[Exception]) -> None:
+    """One line for an input that is missing, not a regular file (a FIFO, a device) or unreadable."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a directory")
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise error(f"{path}: cannot read: permission denied")
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:

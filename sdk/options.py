@@ -3,6 +3,7 @@ built (`pipelines.build.PIPELINE_OPTIONS`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from edgepose.assets.registry import DEFAULT_MODEL
@@ -18,7 +19,7 @@ class PoseEstimatorOptions:
     model: a registry name (`edgepose models list`) or a path to a .tflite/.onnx file.
     mode: "single" (one person) or "multi" (everyone); with the model it picks the pipeline.
     backend: "auto", "litert", "tflite-runtime", "onnxruntime" or "edgetpu".
-    threads: CPU threads of the runtime (None: up to 4).
+    threads: CPU threads of the runtime, 1 to MAX_THREADS (None: one per core, up to 4).
     smoothing: One-Euro smoothing in `estimate_for_video` (never applied to still images). Every pipeline.
     smoothing_params: its cutoffs.
     min_pose_score: poses scoring below this are dropped (MoveNet: mean keypoint score; PoseNet,
@@ -47,9 +48,31 @@ class PoseEstimatorOptions:
     refine_stills: bool = True
 
 
-def validate(options: PoseEstimatorOptions) -> None:
-    """Checks that need no model."""
+MAX_THREADS = 64
+
+
+def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None) -> None:
+    """Checks that need no model, each refused with one line that states the accepted range.
+
+    `names` maps a field to what the caller calls it (the CLI: {"threads": "--threads", ...}).
+    """
+
+    def name(field_name: str) -> str:
+        return (names or {}).get(field_name, field_name)
+
     if options.mode not in MODES:
-        raise EdgeposeError(f"unknown mode {options.mode!r}; choose single or multi")
-    if options.max_people < 1:
-        raise EdgeposeError(f"max_people must be at least 1, got {options.max_people}")
+        raise EdgeposeError(f"unknown {name('mode')} {options.mode!r}; choose single or multi")
+    if not _is_int(options.max_people) or options.max_people < 1:
+        raise EdgeposeError(f"{name('max_people')} must be an integer of at least 1, got {options.max_people!r}")
+    threads = options.threads
+    if threads is not None and (not _is_int(threads) or not 1 <= threads <= MAX_THREADS):
+        raise EdgeposeError(f"{name('threads')} must be an integer from 1 to {MAX_THREADS}, got {threads!r}")
+    for score in ("min_pose_score", "min_keypoint_score"):
+        value = getattr(options, score)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not 0.0 <= value <= 1.0:
+            raise EdgeposeError(f"{name(score)} must be a number from 0 to 1, got {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -118,10 +118,9 @@ def test_bad_input_fails_with_one_line_and_writes_nothing_partial(cli, corpus, t
     assert res.returncode == 1, res.stderr
     assert_one_error_line(res, f"{corpus[name]}: ", fragment)
     assert res.stdout == ""
-    # The JSONL is written (atomically, at the end) with the frames that succeeded: none. No overlay,
-    # no dot-prefixed temporary (".poses.*.jsonl", ".overlay.partial.mp4") is left behind.
-    assert listing(out) == ["poses.jsonl"]
-    assert (out / "poses.jsonl").read_text() == ""
+    # Nothing was produced, so no JSONL (an existing one would be left as it was), no overlay, and no
+    # dot-prefixed temporary (".poses.edgepose-tmp-*.jsonl", ".overlay.edgepose-tmp-*.mp4") left behind.
+    assert listing(out) == []
 
 
 @pytest.mark.parametrize(
@@ -154,8 +153,8 @@ def test_edgetpu_model_without_a_tpu_names_the_cpu_model(cli, one_person_photo, 
     ("args", "fragment"),
     [
         (("--model", "blazepose-detector"), "is a person detector"),
-        (("--mode", "multi", "--max-people", "0"), "max_people must be at least 1"),
-        (("--mode", "several"), "unknown mode"),
+        (("--mode", "multi", "--max-people", "0"), "--max-people must be an integer of at least 1"),
+        (("--mode", "several"), "unknown --mode"),
     ],
 )
 def test_wrong_multi_person_settings_are_one_line(cli, one_person_photo, args, fragment):

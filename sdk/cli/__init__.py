@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -23,11 +24,37 @@ app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
 
 
+# typer re-exports BadParameter but not its base; found this way it works with click and typer's own copy.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `finally` runs (temporary outputs removed), like
+    Ctrl-C. A BaseException so that no `except Exception` on the way swallows it."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main() -> None:
     """Entry point: every EdgeposeError becomes one line on stderr; tracebacks only with --debug."""
     debug = "--debug" in sys.argv
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
+    except typer.BadParameter as e:  # a wrong value: one line (unknown options keep click's usage text)
+        stderr.print(f"edgepose: error: {e.format_message()}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except _ClickException as e:
+        _show_usage_error(e)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        stderr.print("edgepose: aborted", markup=False)
+        sys.exit(1)
+    except Terminated:
+        stderr.print("edgepose: terminated", markup=False)
+        sys.exit(128 + signal.SIGTERM)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -47,6 +74,16 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_usage_error(e: Exception) -> None:
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(e)
+    except (ImportError, AttributeError):
+        e.show()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -21,11 +22,13 @@ from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 from edgepose.image import is_image_file, load_image
-from edgepose.io.atomic import atomic_path
+from edgepose.io.atomic import PendingFile, atomic_output, check_output_dir, check_output_path, output_error
 from edgepose.io.drawing import draw_poses
 from edgepose.io.video import VideoSource, VideoWriter, is_video_file
+from edgepose.options import validate
 
 _DEBUG = False
+CLI_NAMES = {"mode": "--mode", "threads": "--threads", "min_pose_score": "--min-score", "max_people": "--max-people"}
 
 
 @dataclass
@@ -35,21 +38,30 @@ class Batch:
     items: list[Path]
     failures: list[tuple[str, str]] = field(default_factory=list)
 
-    def failed(self, source: str, message: str) -> None:
+    def failed(self, source: str, message: str, level: str = "error") -> None:
         self.failures.append((source, message))
-        stderr.print(f"edgepose: error: {message}", markup=False, soft_wrap=True)
+        stderr.print(f"edgepose: {level}: {message}", markup=False, soft_wrap=True)
 
 
 def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
-    """Files as given; directories expanded to the images and videos directly inside them, sorted."""
+    """Files as given; directories expanded to the images and videos directly inside them, sorted.
+
+    What cannot be read (missing, unreadable, a FIFO or device) is one failure line here or when its
+    turn comes; the other inputs still run.
+    """
     out: list[Path] = []
     for p in inputs:
         if p.is_dir():
-            found = sorted(c for c in p.iterdir() if c.is_file() and (is_image_file(c) or is_video_file(c)))
+            try:
+                children = list(p.iterdir())
+            except OSError as e:
+                batch.failed(str(p), f"{p}: cannot list directory: {e.strerror or e}")
+                continue
+            found = sorted(c for c in children if c.is_file() and (is_image_file(c) or is_video_file(c)))
             if not found:
                 batch.failed(str(p), f"{p}: directory has no images or videos")
             out.extend(found)
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             batch.failed(str(p), f"{p}: no such file or directory")
@@ -57,22 +69,30 @@ def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
 
 
 def run_command(
-    inputs: list[Path] | None = typer.Argument(None, help="Image files, directories, video files."),
+    inputs: list[Path] | None = typer.Argument(
+        # Not click's readable check: an unreadable input is one failure line, not the whole batch.
+        None,
+        help="Image files, directories, video files.",
+        readable=False,
+    ),
     camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
     mode: str = typer.Option(
         "single", "--mode", help="single | multi (top-down for MoveNet/BlazePose models, bottom-up for PoseNet)"
     ),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads."),
+    threads: int | None = typer.Option(None, "--threads", help="Inference threads (1-64; default: automatic)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
     draw: Path | None = typer.Option(
         None, "--draw", help="Overlay: an image file, a folder (several inputs) or a video file."
     ),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing on video."),
-    min_score: float = typer.Option(0.15, "--min-score", help="Drop poses scoring below this."),
+    min_score: float = typer.Option(0.15, "--min-score", help="Drop poses scoring below this (0 to 1)."),
     max_people: int = typer.Option(10, "--max-people", help="At most this many people per frame (multi mode)."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop videos after N frames."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Accept a video that stops decoding early (cut short, damaged): a warning."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
@@ -82,9 +102,8 @@ def run_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not inputs and camera is None:
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
-
-    batch = Batch(items=[])
-    batch.items = expand_inputs(list(inputs or []), batch)
+    if output is None and (sys.stdout is None or sys.stdout.closed):
+        raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     options = PoseEstimatorOptions(
         model=model,
         mode=mode,
@@ -95,15 +114,26 @@ def run_command(
         max_people=max_people,
     )
     try:
+        validate(options, CLI_NAMES)
+        if output is not None:
+            check_output_path(output)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+
+    batch = Batch(items=[])
+    batch.items = expand_inputs(list(inputs or []), batch)
+    n_sources = len(batch.items) + (camera is not None)
+    overlays = _Overlays(draw, batch.items, n_sources)
+    try:
+        overlays.check()
         estimator = PoseEstimator.create_from_options(options)
     except EdgeposeError as e:
         if debug:
             traceback.print_exc()
         raise fail(str(e)) from None
 
-    n_sources = len(batch.items) + (camera is not None)
     with _json_sink(output) as sink:
-        runner = _Runner(estimator, sink, draw, n_sources, max_frames, batch)
+        runner = _Runner(estimator, sink, overlays, max_frames, allow_partial, batch)
         with _progress(n_sources) as progress:
             runner.progress = progress
             for path in batch.items:
@@ -117,36 +147,68 @@ def run_command(
         raise typer.Exit(1)
 
 
+class _Overlays:
+    """Where `--draw` puts each input's overlay: the file itself for one input, else a folder holding each
+    input's overlay under its own name; inputs whose names collide (two `p.jpg` from different folders)
+    keep their paths relative to their common folder, so no overlay overwrites another."""
+
+    def __init__(self, draw: Path | None, items: list[Path], n_sources: int):
+        self.draw = draw
+        self.is_dir = draw is not None and (n_sources > 1 or draw.is_dir())
+        self.names: dict[Path, Path] = {}
+        by_name: dict[str, set[str]] = {}
+        for item in items:
+            by_name.setdefault(self._name(item).name, set()).add(os.path.abspath(item))
+        for same_name in by_name.values():
+            root = os.path.commonpath([os.path.dirname(p) for p in same_name]) if len(same_name) > 1 else None
+            for path in same_name:
+                relative = Path(os.path.relpath(path, root)) if root else Path(os.path.basename(path))
+                self.names[Path(path)] = relative.with_name(self._name(relative).name)
+
+    @staticmethod
+    def _name(path: Path) -> Path:
+        return path.with_suffix(".mp4") if is_video_file(path) else path
+
+    def check(self) -> None:
+        if self.draw is None:
+            return
+        if self.is_dir:
+            if self.draw.exists() and not self.draw.is_dir():
+                raise EdgeposeError(f"{self.draw}: --draw with several inputs needs a folder, not a file")
+            check_output_dir(self.draw)
+        else:
+            check_output_path(self.draw)
+
+    def target(self, source: Path | None) -> Path | None:
+        if self.draw is None:
+            return None
+        if not self.is_dir:
+            return self.draw
+        if source is None:
+            return self.draw / "camera.mp4"
+        return self.draw / self.names[Path(os.path.abspath(source))]
+
+
 class _Runner:
     def __init__(
         self,
         estimator: PoseEstimator,
-        sink: IO[str],
-        draw: Path | None,
-        n_sources: int,
+        sink: _JsonSink,
+        overlays: _Overlays,
         max_frames: int | None,
+        allow_partial: bool,
         batch: Batch,
     ):
         self.est = estimator
         self.sink = sink
-        self.draw = draw
-        self.draw_is_dir = draw is not None and (n_sources > 1 or draw.is_dir())
+        self.overlays = overlays
         self.max_frames = max_frames
+        self.allow_partial = allow_partial
         self.batch = batch
         self.progress: Progress | None = None
 
     def _emit(self, result, source: str, frame: int) -> None:
         self.sink.write(json.dumps(result.to_dict(source, frame, self.est.model_name)) + "\n")
-        self.sink.flush()
-
-    def _draw_target(self, source: Path | None, video: bool) -> Path | None:
-        if self.draw is None:
-            return None
-        if not self.draw_is_dir:
-            return self.draw
-        stem = source.stem if source is not None else "camera"
-        name = f"{stem}.mp4" if video else (source.name if source is not None else f"{stem}.jpg")
-        return self.draw / name
 
     def run_path(self, path: Path) -> None:
         if is_video_file(path):
@@ -158,10 +220,10 @@ class _Runner:
         try:
             rgb = load_image(path)
             result = self.est.estimate_frame(rgb)
-            target = self._draw_target(path, video=False)
+            target = self.overlays.target(path)
             if target is not None:
                 overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
-                with atomic_path(target) as tmp:
+                with atomic_output(target) as tmp:
                     overlay.save(tmp, format=_pil_format(target))
             self._emit(result, str(path), 0)
         except EdgeposeError as e:
@@ -179,7 +241,7 @@ class _Runner:
         task = None
         try:
             src = VideoSource.open_file(path) if path is not None else VideoSource.open_camera(camera or 0)
-            target = self._draw_target(path, video=True)
+            target = self.overlays.target(path)
             writer = VideoWriter(target, src.fps) if target is not None else None
             if self.progress is not None:
                 total = (
@@ -199,6 +261,8 @@ class _Runner:
                     self.progress.advance(task)
             if writer is not None:
                 writer.close()
+            if src.shortfall is not None:
+                self._partial(source_name, *src.shortfall)
         except EdgeposeError as e:
             self._fail(source_name, str(e))
         except BrokenPipeError:
@@ -211,6 +275,16 @@ class _Runner:
             if task is not None:
                 self.progress.remove_task(task)
             self._advance()
+
+    def _partial(self, source: str, decoded: int, expected: int) -> None:
+        message = (
+            f"{source}: decoding stopped at frame {decoded} of the {expected} the file declares "
+            f"(cut short or damaged); the {decoded} decoded frames were processed"
+        )
+        if self.allow_partial:
+            stderr.print(f"edgepose: warning: {message}", markup=False, soft_wrap=True)
+        else:
+            self.batch.failed(source, f"{message} (--allow-partial accepts this)", level="warning")
 
     def _fail(self, source: str, message: str) -> None:
         if _DEBUG:
@@ -227,13 +301,46 @@ def _pil_format(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}.get(ext, "PNG")
 
 
+class _JsonSink:
+    """JSON lines to stdout, or to a temporary file renamed onto `-o` at the end."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self.lines = 0
+
+    def write(self, line: str) -> None:
+        self.stream.write(line)
+        self.stream.flush()
+        self.lines += 1
+
+
 @contextlib.contextmanager
-def _json_sink(output: Path | None) -> Iterator[IO[str]]:
+def _json_sink(output: Path | None) -> Iterator[_JsonSink]:
+    """The `-o` file is replaced only when at least one result was written: a batch where every input
+    failed leaves an existing file as it was."""
     if output is None:
-        yield sys.stdout
+        yield _JsonSink(sys.stdout)
         return
-    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        yield f
+    pending = None
+    try:
+        pending = PendingFile(output)
+        f = open(pending.path, "w", encoding="utf-8")  # noqa: SIM115 (closed below, before the rename)
+    except OSError as e:
+        if pending is not None:
+            pending.discard()
+        raise fail(str(output_error(output, e))) from None
+    sink = _JsonSink(f)
+    try:
+        yield sink
+        try:
+            f.close()
+            if sink.lines:  # else every input failed, each with its own line, and exit 1 says so
+                pending.commit()
+        except OSError as e:
+            raise fail(str(output_error(output, e)), code=1) from None
+    finally:
+        f.close()
+        pending.discard()
 
 
 @contextlib.contextmanager

@@ -1,14 +1,24 @@
-"""Write files so that a crash or Ctrl-C never leaves a half-written output behind."""
+"""Write files so that a crash or Ctrl-C never leaves a half-written output behind.
+
+Every output is written to a temporary file beside it and renamed onto it when complete, so a reader
+sees the old file or the new one, never a mix; of two runs writing the same output at once, the last
+complete writer wins. Temporary names carry the writer's pid (``.name.edgepose-tmp-PID-XXXX.ext``):
+SIGKILL cannot be caught, so the temporaries a dead process left are removed by the next writer of the
+same output.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from edgepose.errors import EdgeposeError
+
+_TEMP_TAG = "edgepose-tmp"
 
 
 def _process_umask() -> int:
@@ -21,49 +31,104 @@ def _process_umask() -> int:
 _UMASK = _process_umask()
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it is renamed onto `target`, else removed.
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(target: str | Path) -> int:
+    """Remove the temporaries of `target` left by writers that no longer run; returns how many."""
+    target = Path(target)
+    pattern = f".{glob.escape(target.stem)}.{_TEMP_TAG}-*{glob.escape(target.suffix)}"
+    removed = 0
+    for tmp in target.parent.glob(pattern):
+        pid_text = tmp.name[len(f".{target.stem}.{_TEMP_TAG}-") :].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+class PendingFile:
+    """A fresh temporary file beside `target`: `commit()` renames it onto `target`, `discard()` removes it.
 
     The temporary name keeps the suffix, so writers that pick a format by extension still work.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.target)
+        prefix = f".{self.target.stem}.{_TEMP_TAG}-{os.getpid()}-"
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=self.target.suffix, dir=self.target.parent)
+        os.close(fd)
+        self.path = Path(tmp)
+
+    def commit(self) -> None:
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp_path, 0o666 & ~_UMASK)
-        os.replace(tmp_path, target)
-    finally:
+            os.chmod(self.path, 0o666 & ~_UMASK)
+        os.replace(self.path, self.target)
+
+    def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+            self.path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it is renamed onto `target`, else removed."""
+    pending = PendingFile(target)
+    try:
+        yield pending.path
+        pending.commit()
+    finally:
+        pending.discard()
 
 
 def check_output_path(target: str | Path) -> None:
-    """Refuse, before any work, an output that cannot be a file: a directory, or a path under a file."""
+    """Refuse, before any work, an output that cannot be a file: a directory, a path under a file, a
+    read-only place. One line naming `target`."""
     target = Path(target)
     if target.is_dir():
         raise EdgeposeError(f"{target}: is a directory; give a file name")
-    for parent in target.parents:
+    if target.exists() and not target.is_file():
+        raise EdgeposeError(f"{target}: cannot write: not a regular file")
+    check_output_dir(target.parent, target)
+
+
+def check_output_dir(folder: str | Path, named: str | Path | None = None) -> None:
+    """Refuse a folder that cannot hold new files: under a file, or not writable (nearest existing one)."""
+    folder = Path(folder)
+    named = folder if named is None else named
+    for parent in (folder, *folder.parents):
         if parent.exists():
             if not parent.is_dir():
-                raise EdgeposeError(f"{target}: cannot write: {parent} is not a directory")
-            if not os.access(parent, os.W_OK):
-                raise EdgeposeError(f"{target}: cannot write: {parent} is not writable")
-            break
+                raise EdgeposeError(f"{named}: cannot write: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise EdgeposeError(f"{named}: cannot write: {parent} is not writable")
+            return
+
+
+def output_error(target: str | Path, e: OSError) -> EdgeposeError:
+    """One line for a failed write, naming the user's path, never the temporary file."""
+    return EdgeposeError(f"{target}: cannot write: {e.strerror or e}")
 
 
 @contextlib.contextmanager
 def atomic_output(target: str | Path) -> Iterator[Path]:
-    """atomic_path for user-named outputs: any OSError becomes one EdgeposeError naming `target`, never
-    the temporary file."""
+    """atomic_path for user-named outputs: any OSError becomes one EdgeposeError naming `target`."""
     check_output_path(target)
     try:
         with atomic_path(target) as tmp:
             yield tmp
     except OSError as e:
-        raise EdgeposeError(f"{target}: cannot write: {e.strerror or e}") from None
+        raise output_error(target, e) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,17 @@ import numpy as np
 
 from edgepose.bindings.native_stderr import quiet_native_stderr
 from edgepose.errors import VideoError
+from edgepose.image import check_input_file
+from edgepose.io.atomic import PendingFile, check_output_path, output_error
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
 def _cv2():
+    # FFmpeg reports damaged data on stderr from its decoder threads, outside any redirect of ours;
+    # edgepose says what went wrong itself (see VideoSource.shortfall). Read when OpenCV first opens a
+    # video, so it works even where cv2 was imported earlier; set it yourself to see FFmpeg's lines.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
     except ImportError as e:
@@ -28,18 +35,24 @@ def is_video_file(path: Path) -> bool:
 
 @dataclass
 class VideoSource:
-    """Frames of a file or camera as (index, timestamp_ms, RGB array)."""
+    """Frames of a file or camera as (index, timestamp_ms, RGB array).
+
+    A file that stops decoding before the frame count its container declares (cut short, damaged) is
+    not an error while reading: after `frames()`, `shortfall` says (decoded, expected), for the caller
+    to report.
+    """
 
     name: str
     fps: float
     frame_count: int | None  # None for cameras and files that do not say
     _cap: object
+    decoded: int = 0
+    _limit: int | None = None
 
     @classmethod
     def open_file(cls, path: Path) -> VideoSource:
         cv2 = _cv2()
-        if not path.is_file():
-            raise VideoError(f"{path}: no such file")
+        check_input_file(path, VideoError)
         with quiet_native_stderr():
             cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
@@ -59,19 +72,35 @@ class VideoSource:
     def frames(self, max_frames: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
         cv2 = _cv2()
         cap = self._cap
-        i = 0
+        self.decoded = 0
+        self._limit = max_frames
         try:
-            while max_frames is None or i < max_frames:
+            while max_frames is None or self.decoded < max_frames:
                 with quiet_native_stderr():
                     ok, bgr = cap.read()
                 if not ok or bgr is None:
                     break
+                i = self.decoded
+                self.decoded += 1
                 yield i, i * 1000.0 / self.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                i += 1
         finally:
             cap.release()
-        if i == 0:
+        if self.decoded == 0:
             raise VideoError(f"{self.name}: no frame could be decoded")
+
+    @property
+    def shortfall(self) -> tuple[int, int] | None:
+        """(frames decoded, frames expected) when decoding stopped before the declared count, else None.
+
+        A count the container only estimates from its duration can be one frame off, so one missing
+        frame is tolerated; `--max-frames` stopping the read is not a shortfall.
+        """
+        expected = self.frame_count
+        if self._limit is not None and expected is not None:
+            expected = min(expected, self._limit)
+        if expected is None or self.decoded >= expected - 1:
+            return None
+        return self.decoded, expected
 
 
 def _fps(cap, cv2) -> float:
@@ -80,33 +109,45 @@ def _fps(cap, cv2) -> float:
 
 
 class VideoWriter:
-    """Writes RGB frames to a temporary file beside `path`, renamed onto `path` only by `close()`."""
+    """Writes RGB frames to a temporary file of its own beside `path` (two writers of one output never
+    share it), renamed onto `path` only by `close()`."""
 
     def __init__(self, path: Path, fps: float):
         self.path = Path(path)
         self.fps = fps
         self._writer = None
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self._pending: PendingFile | None = None
 
     def write(self, rgb: np.ndarray) -> None:
         cv2 = _cv2()
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+                raise VideoError(f"{self.path}: not a video file name (use .mp4 or .avi)")
+            check_output_path(self.path)
+            try:
+                self._pending = PendingFile(self.path)
+            except OSError as e:
+                raise output_error(self.path, e) from None
             h, w = rgb.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (w, h))
+            with quiet_native_stderr():
+                self._writer = cv2.VideoWriter(str(self._pending.path), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
-                raise VideoError(f"{self.path}: cannot write a video with this extension (try .mp4)")
+                raise VideoError(f"{self.path}: OpenCV cannot write a video with this extension (try .mp4)")
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
-            self._tmp.replace(self.path)
             self._writer = None
+            try:
+                self._pending.commit()
+            except OSError as e:
+                raise output_error(self.path, e) from None
 
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        if self._pending is not None:
+            self._pending.discard()
