@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgepose.assets import integrity
 from edgepose.assets.metadata import METADATA_KEY, ModelMetadata
 from edgepose.assets.registry import sha256_of
 from edgepose.assets.tflite_edit import load_model_tree
@@ -93,12 +94,18 @@ def embed_metadata(path_in: str | Path, path_out: str | Path, meta: dict[str, An
     embed(path_in, path_out, meta)
 
 
+def _with_hash_placeholder(meta: dict[str, Any]) -> bytes:
+    # The real hash is written over the placeholder once the file's bytes are final (integrity.stamp).
+    return metadata_json({**meta, integrity.FIELD: integrity.PLACEHOLDER})
+
+
 def embed_tflite_metadata(path_in: str | Path, path_out: str | Path, meta: dict[str, Any]) -> None:
-    """Write `path_in` to `path_out` with `meta` as its `edgepose` Model.metadata entry."""
+    """Write `path_in` to `path_out` with `meta` (and the file's content hash) as its `edgepose`
+    Model.metadata entry."""
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
-    payload = metadata_json(meta)
+    payload = _with_hash_placeholder(meta)
     path_in, path_out = Path(path_in), Path(path_out)
     model = load_model_tree(path_in)
     buffers = model.buffers or []
@@ -122,15 +129,17 @@ def embed_tflite_metadata(path_in: str | Path, path_out: str | Path, meta: dict[
 
     builder = _aligning_builder(path_in.stat().st_size + len(payload) + (1 << 16))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    data = integrity.stamp(bytes(builder.Output()), path_out)
     with atomic_path(path_out) as tmp:
-        tmp.write_bytes(builder.Output())
+        tmp.write_bytes(data)
 
 
 def embed_onnx_metadata(path_in: str | Path, path_out: str | Path, meta: dict[str, Any]) -> None:
-    """Write `path_in` to `path_out` with `meta` as its `edgepose` metadata_props entry."""
+    """Write `path_in` to `path_out` with `meta` (and the file's content hash) as its `edgepose`
+    metadata_props entry."""
     import onnx  # workstation only: the runtime reads the entry by hand
 
-    payload = metadata_json(meta).decode("utf-8")
+    payload = _with_hash_placeholder(meta).decode("utf-8")
     path_in, path_out = Path(path_in), Path(path_out)
     try:
         model = onnx.load(str(path_in))
@@ -140,8 +149,9 @@ def embed_onnx_metadata(path_in: str | Path, path_out: str | Path, meta: dict[st
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     model.metadata_props.add(key=METADATA_KEY, value=payload)
+    data = integrity.stamp(model.SerializeToString(), path_out)
     with atomic_path(path_out) as tmp:
-        onnx.save(model, str(tmp))
+        tmp.write_bytes(data)
 
 
 def _version() -> str:

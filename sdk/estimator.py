@@ -56,7 +56,7 @@ class PoseEstimator:
     def create_from_options(cls, options: PoseEstimatorOptions) -> PoseEstimator:
         validate(options)
         resolved = resolve_model(options.model)
-        backend, extra = open_model(resolved, options.backend, options.threads)
+        backend, extra = open_model(resolved, options.backend, options.threads, options.model_sha256)
         pipeline = None
         try:
             pipeline = build_pipeline(resolved, backend, options, extra)

@@ -17,6 +17,9 @@ class PoseEstimatorOptions:
     """How to build a PoseEstimator.
 
     model: a registry name (`edgepose models list`) or a path to a .tflite/.onnx file.
+    model_sha256: the model file's SHA-256 (or a prefix of at least 8 hex digits) to check before it loads;
+        `edgepose models info MODEL` shows it. (A converted file also checks itself: its metadata records
+        its content hash.)
     mode: "single" (one person) or "multi" (everyone); with the model it picks the pipeline.
     backend: "auto", "litert", "tflite-runtime", "onnxruntime" or "edgetpu".
     threads: CPU threads of the runtime, 1 to MAX_THREADS (None: one per core, up to 4).
@@ -36,6 +39,7 @@ class PoseEstimatorOptions:
     """
 
     model: str = DEFAULT_MODEL
+    model_sha256: str | None = None
     mode: str = "single"
     backend: str = "auto"
     threads: int | None = None
@@ -64,6 +68,9 @@ def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None)
         raise EdgeposeError(f"unknown {name('mode')} {options.mode!r}; choose single or multi")
     if not _is_int(options.max_people) or options.max_people < 1:
         raise EdgeposeError(f"{name('max_people')} must be an integer of at least 1, got {options.max_people!r}")
+    pin = options.model_sha256
+    if pin is not None and not (isinstance(pin, str) and 8 <= len(pin) <= 64 and _is_hex(pin)):
+        raise EdgeposeError(f"{name('model_sha256')} must be 8 to 64 hex digits of a SHA-256, got {pin!r}")
     threads = options.threads
     if threads is not None and (not _is_int(threads) or not 1 <= threads <= MAX_THREADS):
         raise EdgeposeError(f"{name('threads')} must be an integer from 1 to {MAX_THREADS}, got {threads!r}")
@@ -72,6 +79,10 @@ def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or not 0.0 <= value <= 1.0:
             raise EdgeposeError(f"{name(score)} must be a number from 0 to 1, got {value!r}")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _is_int(value: object) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgepose.assets.integrity import check_content
 from edgepose.assets.metadata import ModelMetadata, Normalization, load_metadata, read_metadata
 from edgepose.assets.registry import REGISTRY
 from edgepose.bindings import Backend, TensorSpec, open_backend
@@ -35,6 +36,19 @@ def landmark_path(model_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def detector_path(model_dir: Path) -> Path:
     return model_dir / REGISTRY["blazepose-detector"].filename
+
+
+def write_raw_metadata(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> None:
+    """Make the converter embed `payload` as is (no validation, no content hash), as another tool might."""
+    monkeypatch.setattr(converter, "_with_hash_placeholder", lambda meta: payload)
+    monkeypatch.setattr(converter.integrity, "stamp", lambda buf, path: buf)
+
+
+def stored(path: Path) -> dict:
+    """The metadata read back, less the content hash every writer adds (checked here: it matches)."""
+    raw = dict(read_metadata(path))
+    assert check_content(path) is True and len(raw.pop("content_sha256")) == 64
+    return raw
 
 
 def landmark_meta(source: Path) -> dict:
@@ -79,7 +93,7 @@ def test_tflite_round_trip_keeps_the_model_and_its_outputs(tmp_path, landmark_pa
     path = tmp_path / "landmarks_meta.tflite"
     meta = landmark_meta(landmark_path)
     embed_tflite_metadata(landmark_path, path, meta)
-    assert read_metadata(path) == meta
+    assert stored(path) == meta
     typed = load_metadata(path)
     assert typed.family == "blazepose" and typed.input_size == (256, 256) and typed.input_layout == "NHWC"
     assert typed.normalization == Normalization((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
@@ -98,7 +112,7 @@ def test_tflite_re_embedding_replaces_the_entry_and_keeps_the_others(tmp_path, l
     embed_tflite_metadata(landmark_path, path, landmark_meta(landmark_path))
     second = dict(landmark_meta(landmark_path), format="tflite-int8", extra_field={"ignored": True})
     embed_tflite_metadata(path, path, second)  # in place
-    assert read_metadata(path) == second
+    assert stored(path) == second
     model = schema.Model.GetRootAs(path.read_bytes(), 0)
     names = [model.Metadata(i).Name().decode() for i in range(model.MetadataLength())]
     assert names.count("edgepose") == 1 and "min_runtime_version" in names
@@ -130,7 +144,7 @@ def test_onnx_round_trip_agrees_with_onnxruntime(tmp_path):
     )
     embed_onnx_metadata(src, path, meta)
     embed_metadata(path, path, dict(meta, format="onnx-int8"))  # replaces, in place
-    assert read_metadata(path) == dict(meta, format="onnx-int8")
+    assert stored(path) == dict(meta, format="onnx-int8")
     assert load_metadata(path).simcc_split_ratio == 2.0
     props = [(p.key, p.value) for p in onnx.load(str(path)).metadata_props]
     assert [k for k, _ in props] == ["author", "edgepose"]
@@ -187,7 +201,7 @@ def test_truncated_and_garbage_files_give_none(tmp_path, landmark_path):
 
 @pytest.mark.parametrize("payload", [b'{"family": "rtmpose",', b"[1, 2, 3]", b"\xff\xfe\x00", b"", b'"text"', b"1e999"])
 def test_malformed_json_counts_as_no_metadata(tmp_path, landmark_path, monkeypatch, payload):
-    monkeypatch.setattr(converter, "metadata_json", lambda meta: payload)
+    write_raw_metadata(monkeypatch, payload)
     path = tmp_path / "bad.tflite"
     embed_tflite_metadata(landmark_path, path, {})
     assert read_metadata(path) is None and load_metadata(path) is None
@@ -368,7 +382,7 @@ def test_cli_recognises_converted_files_by_metadata_or_tensors(
         assert res.returncode == 2 and res.stdout == ""
         assert_one_error_line(res, path.name, "is a person detector, not a pose model")
     # Landmarks whose metadata is broken JSON still run: recognised by their tensors.
-    monkeypatch.setattr(converter, "metadata_json", lambda meta: b'{"family": "blazepose", "task"')
+    write_raw_metadata(monkeypatch, b'{"family": "blazepose", "task"')
     broken = tmp_path / "landmarks_broken_meta.tflite"
     embed_tflite_metadata(landmark_path, broken, {})
     res = cli("run", one_person_photo, "--model", broken)

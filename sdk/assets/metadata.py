@@ -23,6 +23,9 @@ Fields (all optional for the reader; unknown fields are ignored)::
     source_sha256     its SHA-256
     format            "tflite-int8", "tflite-fp16", "onnx-fp32", ...
     converter         "edgepose <version>"
+    content_sha256    SHA-256 of the whole file with 64 zeros in place of this value (written last, in
+                      place): the weights, the graph, this metadata, everything the converter wrote.
+                      Checked on every load (`edgepose.assets.integrity`).
 
 A reader never fails on metadata: JSON that does not parse, or is not an object, counts as no
 metadata, and a field with a wrong type or value counts as absent. The file format itself is parsed
@@ -36,12 +39,13 @@ import functools
 import json
 import math
 import mmap
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgepose.bindings.tflite_file import is_tflite_buffer, metadata_entry
+from edgepose.bindings.tflite_file import is_tflite_buffer
 from edgepose.errors import ModelError
 from edgepose.image import Normalization
 from edgepose.models.families import FAMILIES, FAMILY_ALIASES, TASKS
@@ -69,6 +73,7 @@ class ModelMetadata:
     source_sha256: str | None = None
     format: str | None = None
     converter: str | None = None
+    content_sha256: str | None = None
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any], strict: bool = False) -> ModelMetadata | None:
@@ -159,6 +164,7 @@ _PARSERS = {
     "source_sha256": _text,
     "format": _text,
     "converter": _text,
+    "content_sha256": lambda v: v if isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) else None,
 }
 
 
@@ -211,18 +217,34 @@ def _cached_metadata(path: str, size: int, mtime_ns: int) -> ModelMetadata | Non
 
 
 def _metadata_bytes(buf: mmap.mmap, path: Path) -> bytes | None:
+    span = metadata_span(buf, path)
+    return None if span is None else bytes(buf[span[0] : span[1]])
+
+
+def metadata_span(buf: bytes | mmap.mmap, path: Path) -> tuple[int, int] | None:
+    """(start, end) of the edgepose JSON bytes inside a model file's bytes, or None when it has none."""
     if is_tflite_buffer(buf[:8]):
+        try:  # TODO(lead): top-level import once tflite_file has it
+            from edgepose.bindings.tflite_file import metadata_entry_span
+        except ImportError:
+            from edgepose.bindings.tflite_file import metadata_entry
+
+            def metadata_entry_span(buf, key):
+                raw = metadata_entry(buf, key)
+                at = -1 if raw is None else buf.find(raw)
+                return None if at < 0 else (at, at + len(raw))
+
         try:
-            return metadata_entry(buf, METADATA_KEY)  # type: ignore[arg-type]
+            return metadata_entry_span(buf, METADATA_KEY)  # type: ignore[arg-type]
         except ModelError:
             return None
     if path.suffix.lower() == ".onnx":
-        return onnx_metadata_prop(buf, METADATA_KEY)
+        return onnx_metadata_span(buf, METADATA_KEY)
     return None
 
 
-def onnx_metadata_prop(buf: bytes | mmap.mmap, key: str) -> bytes | None:
-    """The value of `metadata_props[key]` in a serialized ONNX ModelProto, or None.
+def onnx_metadata_span(buf: bytes | mmap.mmap, key: str) -> tuple[int, int] | None:
+    """(start, end) of the value of `metadata_props[key]` in a serialized ONNX ModelProto, or None.
 
     Walks the top-level message only (skipping the graph by its length). Anything that is not
     well-formed protobuf gives None.
@@ -234,7 +256,7 @@ def onnx_metadata_prop(buf: bytes | mmap.mmap, key: str) -> bytes | None:
                 entry = dict(f for f in _fields(buf, *value) if isinstance(f[1], tuple))
                 k, v = entry.get(_ONNX_ENTRY_KEY), entry.get(_ONNX_ENTRY_VALUE)
                 if k is not None and v is not None and bytes(buf[k[0] : k[1]]) == key.encode():
-                    found = bytes(buf[v[0] : v[1]])  # the last entry wins, like a map's
+                    found = v  # the last entry wins, like a map's
     except ValueError:
         return None
     return found

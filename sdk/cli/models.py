@@ -8,7 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgepose.assets.registry import REGISTRY, is_present, model_dirs, where
+from edgepose.assets import sha256_of
+from edgepose.assets.integrity import check_content
+from edgepose.assets.metadata import read_metadata
+from edgepose.assets.registry import REGISTRY, is_present, model_dirs, resolve_model, where
+from edgepose.cli.common import fail
+from edgepose.errors import EdgeposeError
 
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 
@@ -34,6 +39,35 @@ def models_list() -> None:
     out.print(table)
     for label, d in model_dirs():
         out.print(f"searched ({label}): {d}", markup=False, highlight=False)
+
+
+@models_app.command("info")
+def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/.onnx path.")) -> None:
+    """A model file's SHA-256 (to pin: `run --model-sha256`), where it was found, and its metadata."""
+    try:
+        resolved = resolve_model(model, download=False)
+        path = resolved.path
+        digest = sha256_of(path)
+        size = path.stat().st_size
+        meta = read_metadata(path)
+        checked = check_content(path)
+    except (EdgeposeError, OSError) as e:
+        raise fail(str(e)) from None
+    spec = resolved.spec
+    rows = [
+        ("model", resolved.name),
+        ("file", f"{path} ({where(path)})"),
+        ("size", f"{size} bytes"),
+        ("sha256", digest),
+        ("registry pin", "matches" if spec and spec.sha256 == digest else "none" if spec is None else "prefix"),
+        ("family / task", f"{spec.family} / {spec.task}" if spec else "from metadata or tensors"),
+        ("content hash", "verified (recorded in its metadata)" if checked else "not recorded"),
+    ]
+    for key, value in sorted((meta or {}).items()):
+        rows.append((f"metadata.{key}", str(value)))
+    out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    for key, value in rows:
+        out.print(f"{key:16} {value}", markup=False, soft_wrap=True)
 
 
 def _present(spec) -> str:

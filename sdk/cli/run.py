@@ -28,7 +28,14 @@ from edgepose.io.video import VideoSource, VideoWriter, is_video_file
 from edgepose.options import validate
 
 _DEBUG = False
-CLI_NAMES = {"mode": "--mode", "threads": "--threads", "min_pose_score": "--min-score", "max_people": "--max-people"}
+# What the CLI calls the options it validates, for their one-line errors.
+CLI_NAMES = {
+    "model_sha256": "--model-sha256",
+    "mode": "--mode",
+    "threads": "--threads",
+    "min_pose_score": "--min-score",
+    "max_people": "--max-people",
+}
 
 
 @dataclass
@@ -77,6 +84,9 @@ def run_command(
     ),
     camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
+    model_sha256: str | None = typer.Option(
+        None, "--model-sha256", help="Refuse the model unless its SHA-256 starts with this (see `models info`)."
+    ),
     mode: str = typer.Option(
         "single", "--mode", help="single | multi (top-down for MoveNet/BlazePose models, bottom-up for PoseNet)"
     ),
@@ -106,6 +116,7 @@ def run_command(
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     options = PoseEstimatorOptions(
         model=model,
+        model_sha256=model_sha256,
         mode=mode,
         backend=backend,
         threads=threads,

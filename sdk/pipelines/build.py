@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgepose.assets import sha256_of
+from edgepose.assets.integrity import check_content
 from edgepose.assets.metadata import ModelMetadata, load_metadata
 from edgepose.assets.registry import ResolvedModel, resolve_model
 from edgepose.bindings import Backend, open_backend
@@ -33,11 +35,18 @@ PIPELINE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def open_model(resolved: ResolvedModel, backend_name: str, threads: int | None) -> tuple[Backend, dict]:
+def open_model(
+    resolved: ResolvedModel, backend_name: str, threads: int | None, sha256: str | None = None
+) -> tuple[Backend, dict]:
     """The backend for a pose model file, and what its model class needs besides it. A family may first
-    turn the file into one a stock runtime runs (Coral's PoseNet: its decoder op cut, in a cached copy)."""
+    turn the file into one a stock runtime runs (Coral's PoseNet: its decoder op cut, in a cached copy).
+
+    Before any runtime sees the file: its SHA-256 is checked against `sha256` (the user's pin, full or a
+    prefix) and against the content hash its edgepose metadata records (a converted file)."""
     spec = resolved.spec
     path, extra = resolved.path, {}
+    check_pin(path, sha256)
+    check_content(path)
     fam = spec.family if spec is not None else recognise_file(path)
     if fam is not None:
         path, extra = family(fam).runnable(path)
@@ -81,6 +90,14 @@ def build_pipeline(
         params.redetect_every = NEVER  # MediaPipe's tracking mode: the detector only when lost
     detector = open_detector(options.backend, options.threads)
     return TopDown(PersonFinder(detector, params.tile_fraction, params.detection_score), model, params)
+
+
+def check_pin(path: Path, pinned: str | None) -> None:
+    if pinned is None:
+        return
+    digest = sha256_of(path)
+    if not digest.startswith(pinned.lower()):
+        raise ModelError(f"{path}: SHA-256 {digest[:16]}… does not match the pinned {pinned[:16]}…")
 
 
 def check_options(options: PoseEstimatorOptions, pipeline: str, model: str) -> None:
