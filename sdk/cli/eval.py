@@ -24,7 +24,7 @@ from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import MODES, PoseEstimatorOptions
 from edgepose.eval.coco import CompareResult, evaluate, evaluate_compare, require_pycocotools
-from edgepose.io.atomic import atomic_output
+from edgepose.io.atomic import atomic_output, check_output_path
 
 # COCO AP ranks predictions by score, so a low-scoring pose can only add recall at the tail of the
 # precision/recall curve, never lower the precision above it: a high floor would understate AP (the
@@ -70,6 +70,8 @@ def eval_command(
         )
 
     try:
+        if json_out not in (None, "-"):
+            check_output_path(json_out)  # before the model runs on every photo
         require_pycocotools()
         with _progress() as progress:
             if compare is None:
