@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import signal
 import sys
 import traceback
@@ -41,6 +43,7 @@ def main() -> None:
     """Entry point: every EdgeposeError becomes one line on stderr; tracebacks only with --debug."""
     debug = "--debug" in sys.argv
     signal.signal(signal.SIGTERM, _terminate)
+    _report_native_crashes()
     try:
         code = app(standalone_mode=False)
     except typer.BadParameter as e:  # a wrong value: one line (unknown options keep click's usage text)
@@ -75,6 +78,23 @@ def main() -> None:
         )
         sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+_crash_stream = None
+
+
+def _report_native_crashes() -> None:
+    """Should a native library still crash (every model file is verified first), say where, on the
+    user's real stderr: native calls run with fd 2 silenced (`quiet_native_stderr`), which would hide
+    even Python's fault handler."""
+    global _crash_stream
+    if faulthandler.is_enabled():
+        return
+    try:
+        _crash_stream = os.fdopen(os.dup(2), "w")
+        faulthandler.enable(file=_crash_stream)
+    except (OSError, ValueError):  # no real fd 2
+        _crash_stream = None
 
 
 def _show_usage_error(e: Exception) -> None:
