@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from edgepose.bindings.base import Backend, TensorSpec, dequantize, to_input_dtype
-from edgepose.bindings.tflite_file import is_edgetpu_model
+from edgepose.bindings.tflite_file import verify_model
 from edgepose.errors import BackendError, ModelError
 
 BACKENDS = ("auto", "litert", "tflite-runtime", "onnxruntime", "edgetpu")
@@ -37,6 +37,8 @@ def open_backend(
     from edgepose.bindings import edgetpu, litert, onnx_runtime, tflite_rt
 
     path = Path(path)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise BackendError(f"threads must be a positive integer (or None: automatic), got {threads!r}")
     threads = threads or default_threads()
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -52,7 +54,9 @@ def open_backend(
 
     if backend == "onnxruntime":
         raise BackendError(f"{path.name} is not an ONNX model; onnxruntime runs .onnx files")
-    edgetpu_build = is_edgetpu_model(path)  # also refuses non-TFLite and truncated files
+    # The whole flatbuffer is verified before any interpreter maps it: non-TFLite, truncated and corrupt
+    # files (an index, offset or size outside the file) are refused here with one line.
+    edgetpu_build = verify_model(path).is_edgetpu
     if edgetpu_build or backend == "edgetpu":
         if not edgetpu_build:
             raise BackendError(f"{path.name} is not compiled for the Edge TPU; run edgetpu_compiler first")

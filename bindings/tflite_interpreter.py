@@ -24,6 +24,11 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
     )
 
 
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 class TFLiteInterpreterBackend(Backend):
     """Wraps an `Interpreter` class from either runtime package."""
 
@@ -45,8 +50,7 @@ class TFLiteInterpreterBackend(Backend):
                 )
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"{name} cannot load {path}: {first_line}") from e
+            raise ModelError(f"{name} cannot load {path}: {_first_line(e)}") from e
         in_details = self._interp.get_input_details()
         out_details = self._interp.get_output_details()
         self.inputs = tuple(_spec(d) for d in in_details)
@@ -63,7 +67,12 @@ class TFLiteInterpreterBackend(Backend):
             self._set_batch(1)  # a single image after a batched run
         for idx, x in zip(self._in_idx, inputs, strict=False):
             self._interp.set_tensor(idx, x)
-        self._interp.invoke()
+        try:
+            self._interp.invoke()
+        except (ValueError, RuntimeError) as e:
+            # A file whose structure is sound but whose data is not (a gather index out of range): the
+            # verifier cannot see it, the kernel refuses it here.
+            raise ModelError(f"{self.name} cannot run {self.path}: {_first_line(e)}") from e
         return [self._interp.get_tensor(i) for i in self._out_idx]
 
     def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -73,7 +82,7 @@ class TFLiteInterpreterBackend(Backend):
         try:
             self._set_batch(n)
             outputs = self.run(inputs)
-        except (ValueError, RuntimeError):
+        except (ValueError, RuntimeError, ModelError):
             outputs = None
             self._batch = n  # the tensors may be half-resized: make _loop resize them back to 1
         # A graph with a hard-coded reshape runs but folds the batch into another axis: not usable.

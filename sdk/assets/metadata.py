@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgepose.bindings.tflite_file import is_tflite_buffer
+from edgepose.bindings.tflite_file import is_tflite_buffer, metadata_entry_span
 from edgepose.errors import ModelError
 from edgepose.image import Normalization
 from edgepose.models.families import FAMILIES, FAMILY_ALIASES, TASKS
@@ -224,16 +224,6 @@ def _metadata_bytes(buf: mmap.mmap, path: Path) -> bytes | None:
 def metadata_span(buf: bytes | mmap.mmap, path: Path) -> tuple[int, int] | None:
     """(start, end) of the edgepose JSON bytes inside a model file's bytes, or None when it has none."""
     if is_tflite_buffer(buf[:8]):
-        try:  # TODO(lead): top-level import once tflite_file has it
-            from edgepose.bindings.tflite_file import metadata_entry_span
-        except ImportError:
-            from edgepose.bindings.tflite_file import metadata_entry
-
-            def metadata_entry_span(buf, key):
-                raw = metadata_entry(buf, key)
-                at = -1 if raw is None else buf.find(raw)
-                return None if at < 0 else (at, at + len(raw))
-
         try:
             return metadata_entry_span(buf, METADATA_KEY)  # type: ignore[arg-type]
         except ModelError:

@@ -94,6 +94,8 @@ def strip_posenet_decoder(src: Path, dst: Path) -> dict[str, Any]:
     g, j = _decoder_op(model, src)
     op = g.operators[j]
     params = _params_from_options(op.customOptions)
+    if op.inputs is None or len(op.inputs) != len(DECODER_CHANNELS) or min(op.inputs) < 0:
+        raise ModelError(f"{src}: {DECODER_OP} has no three input tensors; not a PoseNet decoder model")
     heads = [int(t) for t in op.inputs]
     channels = sorted(int(g.tensors[t].shape[-1]) for t in heads if g.tensors[t].shape is not None)
     if channels != sorted(DECODER_CHANNELS):
