@@ -520,6 +520,9 @@ class _Verifier:
                 self._operator(_Table(buf, pos), tensors, ready)
             except _Corrupt as e:
                 raise _Corrupt(f"operator {k}: {e}") from None
+        for k in outputs:  # an output nothing writes has no data to read back (a ValueError at run)
+            if k not in ready:
+                raise _Corrupt(f"output tensor {k} is never written")
         return nt, len(ops)
 
     def _operator(self, op: _Table, tensors: list[_Tensor], ready: set[int]) -> None:

@@ -69,11 +69,11 @@ class TFLiteInterpreterBackend(Backend):
             self._interp.set_tensor(idx, x)
         try:
             self._interp.invoke()
+            return [self._interp.get_tensor(i) for i in self._out_idx]
         except (ValueError, RuntimeError) as e:
             # A file whose structure is sound but whose data is not (a gather index out of range): the
             # verifier cannot see it, the kernel refuses it here.
             raise ModelError(f"{self.name} cannot run {self.path}: {_first_line(e)}") from e
-        return [self._interp.get_tensor(i) for i in self._out_idx]
 
     def run_batch(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         n = inputs[0].shape[0]

@@ -259,6 +259,19 @@ def test_faults_the_runtime_does_not_survive_are_refused(tmp_path, model_dir, mo
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_graph_output_nothing_writes_is_refused(tmp_path, model_dir):
+    # Found by the 30,000-mutant run (seed 2): the last operator's output redirected to an earlier
+    # tensor, so the graph's output is never written and reading it back raised ValueError.
+    def redirect(model):
+        g = model.subgraphs[0]
+        writer = next(op for op in g.operators if g.outputs[0] in op.outputs)
+        writer.outputs = [2 if t == g.outputs[0] else t for t in writer.outputs]
+
+    crafted = edited(model_dir / "blazepose_detector.tflite", tmp_path / "d.tflite", redirect)
+    with pytest.raises(ModelError, match=r"output tensor \d+ is never written"):
+        open_backend(crafted)
+
+
 def test_an_error_at_invoke_is_a_model_error(tmp_path, movenet_path):
     # Sound structure, wrong data: tensor 6 (the divisor of the FLOOR_DIV that computes MoveNet's
     # GATHER_ND indices) takes another 4-byte constant's buffer; LiteRT refuses the gather at invoke.
