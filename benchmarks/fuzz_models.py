@@ -394,6 +394,9 @@ def apply(buf: bytes, spec: dict) -> bytes:
 # The child: loads mutants one by one --------------------------------------------------------------------
 
 
+_BACKEND_VAR = "EDGEPOSE_FUZZ_BACKEND"
+
+
 def worker(model_dir: Path, specs: Path, scratch: Path) -> int:
     """Try each mutant in `specs` (JSON lines); print a "start" line before and a result line after each."""
     import numpy as np
@@ -414,7 +417,7 @@ def worker(model_dir: Path, specs: Path, scratch: Path) -> int:
         stage = "load"
         try:
             runnable, _ = runnable_file(path)  # the PoseNet decoder model runs through its cut copy
-            backend = open_backend(runnable, threads=1)
+            backend = open_backend(runnable, os.environ.get(_BACKEND_VAR, "auto"), threads=1)
             try:
                 stage = "run"
                 backend.run([np.zeros(s.shape, s.dtype) for s in backend.inputs])
@@ -585,6 +588,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="children at once")
     ap.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit of each child (0: none)")
+    ap.add_argument("--backend", default="auto", help="auto (LiteRT) or tflite-runtime (the Pi fallback)")
     ap.add_argument("--label", default="local")
     ap.add_argument("--out", default=None, help="results JSON (default benchmarks/results/fuzz_models_<label>.json)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -592,6 +596,7 @@ def main() -> int:
     ap.add_argument("--specs", help=argparse.SUPPRESS)
     ap.add_argument("--scratch", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    os.environ[_BACKEND_VAR] = args.backend  # the children inherit it
     if args.worker:
         return worker(Path(args.model_dir), Path(args.specs), Path(args.scratch))
 
@@ -610,6 +615,7 @@ def main() -> int:
         "benchmark": "fuzz_models",
         "label": args.label,
         "seed": args.seed,
+        "backend": args.backend,
         "count": args.count,
         "jobs": args.jobs,
         "models": {
