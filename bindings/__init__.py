@@ -8,6 +8,7 @@ Usage:
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -37,9 +38,9 @@ def open_backend(
     from edgepose.bindings import edgetpu, litert, onnx_runtime, tflite_rt
 
     path = Path(path)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1):
         raise BackendError(f"threads must be a positive integer (or None: automatic), got {threads!r}")
-    threads = threads or default_threads()
+    threads = int(threads) if threads is not None else default_threads()
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not path.is_file():

@@ -220,6 +220,8 @@ _OPTIONAL_INPUTS: dict[int, tuple] = {
     15: (2,),  # LSH_PROJECTION: weights
     27: (3,),  # SVDF: bias
     67: (3,),  # TRANSPOSE_CONV: bias
+    131: (2,),  # CONV_3D: bias
+    140: (3,),  # CONV_3D_TRANSPOSE: bias
     16: _ANY,  # LSTM
     24: _ANY,  # RNN
     32: _ANY,  # CUSTOM
@@ -466,7 +468,9 @@ class _Verifier:
                 deprecated, builtin = code.i8(0), code.i32(3)
                 # Writers since schema 3a fill both (the old int8 field saturates at 127); older files have
                 # only the old one. A runtime takes the larger: the two must agree, or one byte changes the op.
-                if deprecated < 0 or builtin < 0 or (builtin and deprecated != min(builtin, _PLACEHOLDER_CODE)):
+                # (A writer that fills only the new field leaves the old one 0: also accepted, as by LiteRT.)
+                agree = deprecated in (0, min(builtin, _PLACEHOLDER_CODE))
+                if deprecated < 0 or builtin < 0 or (builtin and not agree):
                     raise _Corrupt(f"builtin code {builtin} with deprecated code {deprecated}")
                 name = code.string(1, "custom code")
                 code.i32(2)
@@ -612,7 +616,8 @@ class _Verifier:
         if ext and ext not in external:
             raise _Corrupt(f"external buffer {ext} does not exist")
         quantization = t.table(4)
-        scales = self._quantization(quantization, shape, dtype, nt) if quantization is not None else None
+        constant = bool(index and buffer_bytes[index])
+        scales = self._quantization(quantization, shape, dtype, nt, constant) if quantization is not None else None
         sparsity = t.table(6)
         elements = _count(shape)
         stored = elements if sparsity is None else self._sparsity(sparsity, shape)
@@ -625,7 +630,9 @@ class _Verifier:
             raise _Corrupt(f"{nbytes} bytes of data for shape {_show(shape)} of type {dtype} ({expected} expected)")
         return _Tensor(shape, dtype, elements, nbytes > 0, bool(is_variable), scales)
 
-    def _quantization(self, q: _Table, shape: tuple[int, ...], dtype: int, nt: int) -> tuple[float, ...] | None:
+    def _quantization(
+        self, q: _Table, shape: tuple[int, ...], dtype: int, nt: int, constant: bool
+    ) -> tuple[float, ...] | None:
         """Checks a tensor's quantization; returns its scales (None when it has none)."""
         q.vector(0, 4, "min")
         q.vector(1, 4, "max")
@@ -654,8 +661,11 @@ class _Verifier:
         # denormal, infinite or NaN one; zero points outside the type's range wrap in their arithmetic.
         values = struct.unpack_from(f"<{scales}f", self.buf, start)
         total = sum(values)  # NaN if any is NaN (min and max alone may step over one)
-        if not (min(values) >= _MIN_SCALE and max(values) <= _MAX_SCALE and total == total):
-            bad = next(s for s in values if not _MIN_SCALE <= s <= _MAX_SCALE)
+        # Constant weights may carry scale 0: quantizers write it for an all-zero channel (pruned filters),
+        # and the kernels take it. Activations may not.
+        lowest = 0.0 if constant else _MIN_SCALE
+        if not (min(values) >= lowest and max(values) <= _MAX_SCALE and total == total):
+            bad = next(s for s in values if not lowest <= s <= _MAX_SCALE)
             raise _Corrupt(f"quantization scale {bad}")
         limits = _ZERO_POINT_RANGE.get(dtype)
         if limits is not None:
@@ -748,12 +758,14 @@ def verify_model(path: str | Path) -> TFLiteModelInfo:
 
 def _read_tflite(path: Path) -> bytes:
     try:
-        buf = path.read_bytes()
+        with open(path, "rb") as f:
+            # The identifier first: a large file that is not a model is refused without reading it all.
+            if not is_tflite_buffer(f.read(8)):
+                raise ModelError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)")
+            f.seek(0)
+            return f.read()
     except OSError as e:
         raise ModelError(f"cannot read model file {path}: {e.strerror or e}") from e
-    if not is_tflite_buffer(buf):
-        raise ModelError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)")
-    return buf
 
 
 def is_tflite_buffer(buf: bytes) -> bool:

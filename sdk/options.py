@@ -4,6 +4,7 @@ built (`pipelines.build.PIPELINE_OPTIONS`)."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from edgepose.assets.registry import DEFAULT_MODEL
@@ -76,7 +77,7 @@ def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None)
         raise EdgeposeError(f"{name('threads')} must be an integer from 1 to {MAX_THREADS}, got {threads!r}")
     for score in ("min_pose_score", "min_keypoint_score"):
         value = getattr(options, score)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or not 0.0 <= value <= 1.0:
             raise EdgeposeError(f"{name(score)} must be a number from 0 to 1, got {value!r}")
 
@@ -86,4 +87,4 @@ def _is_hex(text: str) -> bool:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

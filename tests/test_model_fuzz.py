@@ -272,6 +272,22 @@ def test_a_graph_output_nothing_writes_is_refused(tmp_path, model_dir):
         open_backend(crafted)
 
 
+def test_a_zero_scale_on_constant_weights_is_accepted(tmp_path, movenet_path):
+    # Quantizers write scale 0 for an all-zero channel (pruned filters); the kernels take it, so the
+    # verifier must too. Activations keep the strict rule.
+    def prune(model):
+        g = model.subgraphs[0]
+        conv = next(op for op in g.operators if model.operatorCodes[op.opcodeIndex].builtinCode == 3)
+        for slot in (1, 2):  # weights and bias, per channel
+            q = g.tensors[conv.inputs[slot]].quantization
+            q.scale = np.array(q.scale, np.float32)
+            q.scale[0] = 0.0
+
+    backend = open_backend(edited(movenet_path, tmp_path / "pruned.tflite", prune), threads=1)
+    out = backend.run([np.zeros(backend.inputs[0].shape, backend.inputs[0].dtype)])
+    assert np.isfinite(out[0]).all()
+
+
 def test_an_error_at_invoke_is_a_model_error(tmp_path, movenet_path):
     # Sound structure, wrong data: tensor 6 (the divisor of the FLOOR_DIV that computes MoveNet's
     # GATHER_ND indices) takes another 4-byte constant's buffer; LiteRT refuses the gather at invoke.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -143,6 +144,32 @@ def test_inputs_with_one_name_from_two_folders_keep_both_overlays(cli, tmp_path)
     assert sizes == {Image.open(p).size for p in PHOTOS[:2]}
 
 
+def test_names_that_collide_in_one_folder_get_numbered(cli, tmp_path):
+    # Different files on a case-sensitive file system; one name on a case-insensitive one.
+    shutil.copy(PHOTOS[0], tmp_path / "p.jpg")
+    shutil.copy(PHOTOS[1], tmp_path / "p.JPG")
+    res = cli("run", tmp_path / "p.jpg", tmp_path / "p.JPG", "--draw", tmp_path / "drawn")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["p-2.JPG", "p.jpg"]
+
+
+def test_stale_temporaries_of_dead_writers_of_this_host_only_are_removed(tmp_path):
+    from edgepose.io.atomic import PendingFile, remove_stale_temps
+
+    target = tmp_path / "out.jsonl"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    host = socket.gethostname().replace("-", "_")
+    ours_dead = tmp_path / f".out.edgepose-tmp-{pid}@{host}-abc.jsonl"
+    other_host = tmp_path / f".out.edgepose-tmp-{pid}@another.host-abc.jsonl"
+    alive = PendingFile(target)  # this process, alive
+    for f in (ours_dead, other_host):
+        f.write_text("x")
+    assert remove_stale_temps(target) == 1
+    assert not ours_dead.exists() and other_host.exists() and alive.path.exists()
+    alive.discard()
+
+
 def _wait_for(predicate, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -247,6 +274,22 @@ def test_an_unreadable_input_is_one_line_and_the_batch_goes_on(cli, tmp_path):
     assert [f["source"] for f in json_lines((tmp_path / "out.jsonl").read_text())] == [str(good)]
 
 
+def test_a_file_in_a_folder_that_cannot_be_entered_is_one_line(cli, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(PHOTOS[0], locked / "a.jpg")
+    locked.chmod(0o600)  # readable listing, no entry
+    try:
+        res = run_as_user(cli, "run", locked / "a.jpg", locked, PHOTOS[0])
+    finally:
+        locked.chmod(0o700)
+    assert res.returncode == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("edgepose: error: ")]
+    assert errors[0] == f"edgepose: error: {locked / 'a.jpg'}: cannot read: Permission denied", errors
+    assert len(errors) == 2 and errors[1].startswith(f"edgepose: error: {locked}: ")
+    assert [f["source"] for f in json_lines(res.stdout)] == [str(PHOTOS[0])]
+
+
 def test_a_fifo_is_not_a_regular_file(cli, tmp_path):
     fifo = tmp_path / "camera.jpg"
     os.mkfifo(fifo)
@@ -293,6 +336,12 @@ def test_option_values_out_of_range_are_one_line(cli, args, fragment):
 def test_api_options_out_of_range_are_refused_before_the_model_loads(field, value, fragment):
     with pytest.raises(EdgeposeError, match=fragment):
         PoseEstimator.create_from_options(PoseEstimatorOptions(**{field: value}))
+
+
+def test_api_accepts_numpy_scalars():
+    options = PoseEstimatorOptions(threads=np.int64(1), min_pose_score=np.float32(0.2), max_people=np.int32(2))
+    with PoseEstimator.create_from_options(options) as est:
+        assert len(est.estimate(PHOTOS[0])) == 1
 
 
 def test_api_refuses_a_timestamp_that_is_not_a_finite_number(estimator):

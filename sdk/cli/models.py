@@ -54,13 +54,15 @@ def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/
     except (EdgeposeError, OSError) as e:
         raise fail(str(e)) from None
     spec = resolved.spec
+    pinned = spec.sha256 or spec.sha256_prefix if spec is not None else None
+    official = bool(pinned) and digest.startswith(pinned)
     rows = [
         ("model", resolved.name),
         ("file", f"{path} ({where(path)})"),
         ("size", f"{size} bytes"),
         ("sha256", digest),
-        ("registry pin", "matches" if spec and spec.sha256 == digest else "none" if spec is None else "prefix"),
-        ("family / task", f"{spec.family} / {spec.task}" if spec else "from metadata or tensors"),
+        ("registry pin", _pin_status(spec, digest)),
+        ("family / task", f"{spec.family} / {spec.task}" if official else "from its metadata or tensors"),
         ("content hash", "verified (recorded in its metadata)" if checked else "not recorded"),
     ]
     for key, value in sorted((meta or {}).items()):
@@ -68,6 +70,17 @@ def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/
     out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     for key, value in rows:
         out.print(f"{key:16} {value}", markup=False, soft_wrap=True)
+
+
+def _pin_status(spec, digest: str) -> str:
+    if spec is None:
+        return "none (not a registry file)"
+    pinned = spec.sha256 or spec.sha256_prefix
+    if not pinned:
+        return f"none ({spec.name} has no pin)"
+    if digest.startswith(pinned):
+        return f"matches {spec.name}" + ("" if spec.sha256 else " (prefix)")
+    return f"differs from {spec.name}'s: not the official file"
 
 
 def _present(spec) -> str:

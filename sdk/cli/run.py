@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 import traceback
 from collections.abc import Iterator
@@ -58,20 +59,29 @@ def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
     """
     out: list[Path] = []
     for p in inputs:
-        if p.is_dir():
-            try:
-                children = list(p.iterdir())
-            except OSError as e:
-                batch.failed(str(p), f"{p}: cannot list directory: {e.strerror or e}")
-                continue
-            found = sorted(c for c in children if c.is_file() and (is_image_file(c) or is_video_file(c)))
-            if not found:
-                batch.failed(str(p), f"{p}: directory has no images or videos")
-            out.extend(found)
-        elif p.exists() or p.is_symlink():
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            if p.is_symlink():  # a dangling link: its turn says what is wrong
+                out.append(p)
+            else:
+                batch.failed(str(p), f"{p}: no such file or directory")
+            continue
+        except OSError as e:  # e.g. inside a folder we may not enter
+            batch.failed(str(p), f"{p}: cannot read: {e.strerror or e}")
+            continue
+        if not stat.S_ISDIR(mode):
             out.append(p)
-        else:
-            batch.failed(str(p), f"{p}: no such file or directory")
+            continue
+        try:
+            children = sorted(p.iterdir())
+            found = [c for c in children if (is_image_file(c) or is_video_file(c)) and c.is_file()]
+        except OSError as e:
+            batch.failed(str(p), f"{p}: cannot list directory: {e.strerror or e}")
+            continue
+        if not found:
+            batch.failed(str(p), f"{p}: directory has no images or videos")
+        out.extend(found)
     return out
 
 
@@ -134,7 +144,7 @@ def run_command(
     batch = Batch(items=[])
     batch.items = expand_inputs(list(inputs or []), batch)
     n_sources = len(batch.items) + (camera is not None)
-    overlays = _Overlays(draw, batch.items, n_sources)
+    overlays = _Overlays(draw, batch.items, n_sources, camera=camera is not None)
     try:
         overlays.check()
         estimator = PoseEstimator.create_from_options(options)
@@ -160,25 +170,39 @@ def run_command(
 
 class _Overlays:
     """Where `--draw` puts each input's overlay: the file itself for one input, else a folder holding each
-    input's overlay under its own name; inputs whose names collide (two `p.jpg` from different folders)
-    keep their paths relative to their common folder, so no overlay overwrites another."""
+    input's overlay under its own name (videos as .mp4). No overlay overwrites another: inputs whose
+    names collide from different folders keep their paths relative to their common folder, and names
+    that still collide (clip.avi and clip.mp4, a.JPG and a.jpg, an input called camera.mp4 next to
+    --camera) get -2, -3, ... in input order."""
 
-    def __init__(self, draw: Path | None, items: list[Path], n_sources: int):
+    def __init__(self, draw: Path | None, items: list[Path], n_sources: int, camera: bool = False):
         self.draw = draw
         self.is_dir = draw is not None and (n_sources > 1 or draw.is_dir())
-        self.names: dict[Path, Path] = {}
-        by_name: dict[str, set[str]] = {}
-        for item in items:
-            by_name.setdefault(self._name(item).name, set()).add(os.path.abspath(item))
-        for same_name in by_name.values():
-            root = os.path.commonpath([os.path.dirname(p) for p in same_name]) if len(same_name) > 1 else None
-            for path in same_name:
-                relative = Path(os.path.relpath(path, root)) if root else Path(os.path.basename(path))
-                self.names[Path(path)] = relative.with_name(self._name(relative).name)
+        sources = list(dict.fromkeys(os.path.abspath(p) for p in items))
+        names = {src: self._name(Path(os.path.basename(src))) for src in sources}
+        for same in self._collisions(names).values():
+            root = os.path.commonpath([os.path.dirname(src) for src in same])
+            for src in same:
+                names[src] = self._name(Path(os.path.relpath(src, root)))
+        if camera:
+            names[None] = Path("camera.mp4")
+        for same in self._collisions(names).values():
+            for n, src in enumerate(same[1:], start=2):
+                name = names[src]
+                names[src] = name.with_name(f"{name.stem}-{n}{name.suffix}")
+        self.names = names
 
     @staticmethod
     def _name(path: Path) -> Path:
         return path.with_suffix(".mp4") if is_video_file(path) else path
+
+    @staticmethod
+    def _collisions(names: dict) -> dict[str, list]:
+        # Case-insensitively: the overlay folder may be on a file system that ignores case.
+        groups: dict[str, list] = {}
+        for src, name in names.items():
+            groups.setdefault(str(name).lower(), []).append(src)
+        return {k: v for k, v in groups.items() if len(v) > 1}
 
     def check(self) -> None:
         if self.draw is None:
@@ -195,9 +219,7 @@ class _Overlays:
             return None
         if not self.is_dir:
             return self.draw
-        if source is None:
-            return self.draw / "camera.mp4"
-        return self.draw / self.names[Path(os.path.abspath(source))]
+        return self.draw / self.names[None if source is None else os.path.abspath(source)]
 
 
 class _Runner:

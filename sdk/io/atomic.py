@@ -2,9 +2,9 @@
 
 Every output is written to a temporary file beside it and renamed onto it when complete, so a reader
 sees the old file or the new one, never a mix; of two runs writing the same output at once, the last
-complete writer wins. Temporary names carry the writer's pid (``.name.edgepose-tmp-PID-XXXX.ext``):
-SIGKILL cannot be caught, so the temporaries a dead process left are removed by the next writer of the
-same output.
+complete writer wins. Temporary names carry the writer's pid and host
+(``.name.edgepose-tmp-PID@HOST-XXXX.ext``): SIGKILL cannot be caught, so the temporaries a dead process
+of this host left are removed by the next writer of the same output.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,14 +45,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _writer_tag() -> str:
+    # pid@host: a pid means something only on its own host (a shared volume, NFS, containers).
+    return f"{os.getpid()}@{_host()}"
+
+
 def remove_stale_temps(target: str | Path) -> int:
-    """Remove the temporaries of `target` left by writers that no longer run; returns how many."""
+    """Remove the temporaries of `target` left by writers of this host that no longer run; returns how
+    many. Other hosts' temporaries are never touched: their pids cannot be checked from here."""
     target = Path(target)
     pattern = f".{glob.escape(target.stem)}.{_TEMP_TAG}-*{glob.escape(target.suffix)}"
+    prefix, host = f".{target.stem}.{_TEMP_TAG}-", _host()
     removed = 0
     for tmp in target.parent.glob(pattern):
-        pid_text = tmp.name[len(f".{target.stem}.{_TEMP_TAG}-") :].split("-", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
+        match = re.match(r"(\d+)@([^-]+)-", tmp.name[len(prefix) :])
+        if match and match.group(2) == host and not _alive(int(match.group(1))):
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 removed += 1
@@ -67,7 +80,7 @@ class PendingFile:
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.target)
-        prefix = f".{self.target.stem}.{_TEMP_TAG}-{os.getpid()}-"
+        prefix = f".{self.target.stem}.{_TEMP_TAG}-{_writer_tag()}-"
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=self.target.suffix, dir=self.target.parent)
         os.close(fd)
         self.path = Path(tmp)

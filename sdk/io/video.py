@@ -92,13 +92,14 @@ class VideoSource:
     def shortfall(self) -> tuple[int, int] | None:
         """(frames decoded, frames expected) when decoding stopped before the declared count, else None.
 
-        A count the container only estimates from its duration can be one frame off, so one missing
-        frame is tolerated; `--max-frames` stopping the read is not a shortfall.
+        A count the container only estimates (from its duration; an MP4 trimmed without re-encoding)
+        can be a little off, so up to 1% of it (at least one frame) missing is tolerated; `--max-frames`
+        stopping the read is not a shortfall.
         """
         expected = self.frame_count
         if self._limit is not None and expected is not None:
             expected = min(expected, self._limit)
-        if expected is None or self.decoded >= expected - 1:
+        if expected is None or self.decoded >= expected - max(1, expected // 100):
             return None
         return self.decoded, expected
 
