@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,21 @@ import numpy as np
 from edgepose.bench.device_info import fingerprint
 from edgepose.bench.measure import summarize
 from edgepose.eval.coco import oks
+from edgepose.io.atomic import atomic_path
 
-__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "oks", "pingpong", "pose_xy", "stats"]
+__all__ = ["SHARED_DATA", "fingerprint", "interleaved", "oks", "pingpong", "pose_xy", "save_result", "stats"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save_result(result: dict, name: str, out: str | Path | None = None) -> Path:
+    """Write `result` as JSON to `out` (default benchmarks/results/NAME.json), atomically; return the path."""
+    path = Path(out) if out else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    return path
 
 
 def pose_xy(pose) -> np.ndarray:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, fingerprint  # noqa: E402
+from common import SHARED_DATA, fingerprint, save_result  # noqa: E402
 
 MODELS = Path(os.environ.get("EDGEPOSE_MODEL_DIR", SHARED_DATA.parent / "models"))
 RTMPOSE = SHARED_DATA.parent / "rtmpose" / "rtmpose_t_seed7_state_dict.npz"
@@ -85,8 +85,7 @@ def main() -> None:
                     flush=True,
                 )
     result = {"machine": fingerprint(), "calibration": str(SHARED_DATA), "conversions": rows}
-    out = Path(__file__).parent / "results" / f"conversions_{args.label}.json"
-    out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    out = save_result(result, f"conversions_{args.label}")
     print(f"wrote {out}")
 
 

@@ -609,7 +609,7 @@ def main() -> int:
     summary = summarize(mutants, results)
 
     sys.path.insert(0, str(HERE))
-    from common import fingerprint
+    from common import fingerprint, save_result
 
     result = {
         "benchmark": "fuzz_models",
@@ -630,9 +630,7 @@ def main() -> int:
         "fingerprint": fingerprint(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = Path(args.out) if args.out else HERE / "results" / f"fuzz_models_{args.label}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(result, f"fuzz_models_{args.label}", args.out)
     o = summary["outcomes"]
     print(
         f"{o['mutants']} mutants (seed {args.seed}) in {elapsed:.0f} s: {o.get('loaded', 0)} loaded, "

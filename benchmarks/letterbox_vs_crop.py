@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 from common import SHARED_DATA as DATA_DIR
-from common import oks, pose_xy
+from common import oks, pose_xy, save_result
 
 from edgepose import PoseEstimator
 from edgepose.geometry import SquareRoi
@@ -45,8 +44,7 @@ def main() -> int:
         rows[img["file_name"]] = row
     mean = {k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k in next(iter(rows.values()))}
     result = {"per_image_best_oks": rows, "mean": mean}
-    out = Path(__file__).parent / "results" / "letterbox_vs_crop.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save_result(result, "letterbox_vs_crop")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -14,10 +14,9 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA, fingerprint, oks
+from common import SHARED_DATA, fingerprint, oks, save_result
 
 from edgepose import PoseEstimator
 from edgepose.image import load_image
@@ -72,8 +71,7 @@ def main() -> int:
             f"{np.median(ms):.0f} ms per still (median)"
         )
     result["fingerprint"] = fingerprint()
-    out = Path(__file__).parent / "results" / f"multi_person_accuracy_{args.label}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(result, f"multi_person_accuracy_{args.label}")
     print(f"-> {out}")
     return 0
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA, fingerprint, interleaved, stats
+from common import SHARED_DATA, fingerprint, interleaved, save_result, stats
 from PIL import Image
 
 from edgepose import PoseEstimator, PoseEstimatorOptions
@@ -149,9 +149,7 @@ def main() -> int:
         "fingerprint": fingerprint(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"multi_person_overhead_{args.label}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(result, f"multi_person_overhead_{args.label}", args.out)
     print(f"-> {out}")
     return 0
 

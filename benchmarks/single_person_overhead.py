@@ -10,14 +10,13 @@ holds on a shared, noisy machine even when the absolute numbers move. Target: ra
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from common import fingerprint, interleaved, stats
+from common import fingerprint, interleaved, save_result, stats
 from PIL import Image
 
 from edgepose import PoseEstimator, PoseEstimatorOptions
@@ -79,10 +78,7 @@ def main() -> int:
     result["ratio_p50"] = {
         k: round(result["cases"][k]["p50_ms"] / base, 3) for k in ("pipeline_video", "pipeline_image")
     }
-    default_out = Path(__file__).parent / "results" / f"single_person_overhead_{args.label}.json"
-    out = Path(args.out) if args.out else default_out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(result, f"single_person_overhead_{args.label}", args.out)
     for k, v in result["cases"].items():
         print(f"{k:16s} p50 {v['p50_ms']:7.3f} ms  p90 {v['p90_ms']:7.3f} ms")
     print(f"ratio (p50, pipeline / raw invoke): {result['ratio_p50']}  -> {out}")

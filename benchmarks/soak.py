@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import sys
 import time
@@ -35,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA, fingerprint, pingpong
+from common import SHARED_DATA, fingerprint, pingpong, save_result
 
 from edgepose import PoseEstimator, PoseEstimatorOptions
 from edgepose.io.video import VideoSource
@@ -216,9 +215,7 @@ def main() -> int:
         "fingerprint": fingerprint(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"soak_{args.label}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(result, f"soak_{args.label}", args.out)
     print(f"-> {out}")
     if over:
         print(

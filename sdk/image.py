@@ -32,8 +32,7 @@ def load_image(image: ImageInput) -> np.ndarray:
     if isinstance(image, Image.Image):
         return _from_pil(image, name="image")
     path = Path(image)
-    check_input_file(path, ImageError)
-    if path.stat().st_size == 0:
+    if check_input_file(path, ImageError).st_size == 0:
         raise ImageError(f"{path}: empty file")
     try:
         with warnings.catch_warnings():
@@ -52,10 +51,12 @@ def load_image(image: ImageInput) -> np.ndarray:
         raise ImageError(f"{path}: corrupt or truncated image ({e})") from e
 
 
-def check_input_file(path: Path, error: type[Exception]) -> None:
-    """One line for an input that is missing, not a regular file (a FIFO, a device) or unreadable."""
+def check_input_file(path: Path, error: type[Exception]) -> os.stat_result:
+    """One line for an input that is missing, not a regular file (a FIFO, a device) or unreadable; else
+    its stat."""
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
+        mode = info.st_mode
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except OSError as e:
@@ -66,6 +67,7 @@ def check_input_file(path: Path, error: type[Exception]) -> None:
         raise error(f"{path}: not a regular file")
     if not os.access(path, os.R_OK):
         raise error(f"{path}: cannot read: permission denied")
+    return info
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:

@@ -181,26 +181,9 @@ def _temps(folder: Path) -> list[Path]:
     return sorted(folder.glob(".out.edgepose-tmp-*.jsonl"))
 
 
-def test_sigkill_leaves_a_temporary_that_the_next_run_removes(cli, tmp_path):
-    out = tmp_path / "out.jsonl"
-    out.write_text("old\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgepose.cli", "run", SQUATS, "--mode", "multi", "-o", out],
-        env=cli.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_for(lambda: _temps(tmp_path) and _temps(tmp_path)[0].stat().st_size > 0)
-    proc.kill()
-    proc.wait(timeout=30)
-    assert len(_temps(tmp_path)) == 1 and out.read_text() == "old\n"
-    res = cli("run", PHOTOS[0], "-o", out)
-    assert res.returncode == 0, res.stderr
-    assert _temps(tmp_path) == [] and len(out.read_text().splitlines()) == 1
-
-
-def test_sigterm_is_handled_like_ctrl_c(cli, tmp_path):
-    out = tmp_path / "out.jsonl"
+def _run_writing(cli: Cli, out: Path) -> subprocess.Popen:
+    """A multi-person run on the squat clip writing `out` (an old version in place), caught once its
+    temporary holds results."""
     out.write_text("old\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgepose.cli", "run", SQUATS, "--mode", "multi", "-o", out],
@@ -209,7 +192,24 @@ def test_sigterm_is_handled_like_ctrl_c(cli, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(lambda: _temps(tmp_path) and _temps(tmp_path)[0].stat().st_size > 0)
+    _wait_for(lambda: _temps(out.parent) and _temps(out.parent)[0].stat().st_size > 0)
+    return proc
+
+
+def test_sigkill_leaves_a_temporary_that_the_next_run_removes(cli, tmp_path):
+    out = tmp_path / "out.jsonl"
+    proc = _run_writing(cli, out)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert len(_temps(tmp_path)) == 1 and out.read_text() == "old\n"
+    res = cli("run", PHOTOS[0], "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert _temps(tmp_path) == [] and len(out.read_text().splitlines()) == 1
+
+
+def test_sigterm_is_handled_like_ctrl_c(cli, tmp_path):
+    out = tmp_path / "out.jsonl"
+    proc = _run_writing(cli, out)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM
