@@ -4,6 +4,7 @@ of model coordinates back to image pixels, keypoint distances and COCO's object 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,3 +164,28 @@ def oks(
     e = np.exp(-d2 / (2 * np.asarray(scale, dtype=np.float64)[..., None] * k2))
     n = mask.sum(axis=-1)
     return np.where(n > 0, (e * mask).sum(axis=-1) / np.maximum(n, 1), 0.0)
+
+
+def pose_oks(
+    refs: np.ndarray,
+    others: np.ndarray,
+    sigmas: Sequence[float] | np.ndarray,
+    min_score: float = 0.2,
+    min_area: float = 1.0,
+) -> np.ndarray:
+    """OKS of every pose in `refs` (TxKx3 pixel (x, y, score)) against every pose in `others` (PxKx3),
+    as a TxP matrix: two predictions compared as COCO compares a prediction with a label.
+
+    Only keypoints scoring >= min_score in both count; the scale is the ref's confident-keypoint box
+    area (w * h, at least min_area px²), so the matrix is not symmetric. 0 where no keypoint is
+    confident in both.
+    """
+    ref_ok = refs[:, :, 2] >= min_score  # T x K
+    both = ref_ok[:, None, :] & (others[None, :, :, 2] >= min_score)  # T x P x K
+    big = np.where(ref_ok[..., None], refs[:, :, :2], np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a ref with no confident keypoint: all-NaN
+        extent = np.nan_to_num(np.nanmax(big, axis=1) - np.nanmin(big, axis=1))  # T x 2
+    scale = np.maximum(extent[:, 0] * extent[:, 1], min_area)
+    d2 = ((refs[:, None, :, :2] - others[None, :, :, :2]) ** 2).sum(axis=3)  # T x P x K
+    return oks(d2, scale[:, None], sigmas, both)

@@ -1,5 +1,6 @@
 """Images in: whatever the user passes (path, PIL image, numpy array) becomes an HxWx3 uint8 RGB array,
-safely; and a (rotated) region of it is resampled into a model's input buffer."""
+safely; and the per-channel normalization that turns pixels into a model's input (`resampling` makes
+the pixels)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgepose.errors import ImageError
-from edgepose.geometry import Roi
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray
 
@@ -116,67 +116,6 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
-
-
-class RoiResampler:
-    """Fills a pre-allocated HxWx3 uint8 buffer with a bilinear resample of a (rotated) ROI.
-
-    Bilinear without antialiasing, zero fill outside the frame: the same as the resize_with_pad that
-    MoveNet's reference pipeline uses, so the model sees what it was trained on. OpenCV's warpAffine
-    does it in ~0.1 ms for a 640x480 frame, Pillow's transform in ~0.9 ms, so OpenCV is used when it
-    is installed (the `video` extra) and Pillow otherwise; both sample the same points.
-    """
-
-    def __init__(self, out_width: int, out_height: int, use_opencv: bool | None = None):
-        self.out_size = (out_width, out_height)
-        self.buffer = np.zeros((out_height, out_width, 3), dtype=np.uint8)
-        self._cv2 = _opencv() if use_opencv is not False else None
-        if use_opencv and self._cv2 is None:
-            raise ImportError("opencv-python-headless is not installed")
-
-    def __call__(self, image: Image.Image | np.ndarray, roi: Roi, out: np.ndarray | None = None) -> np.ndarray:
-        """Resample `roi` into `out` (default: this resampler's own buffer) and return it."""
-        out = self.buffer if out is None else out
-        a, b, c, d, e, f = roi.affine()
-        ow, oh = self.out_size
-        # Output pixel (i, j) samples normalized point ((j + 0.5) / ow, (i + 0.5) / oh).
-        a, b, d, e = a / ow, b / oh, d / ow, e / oh
-        if self._cv2 is not None:
-            if isinstance(image, Image.Image):
-                image = np.asarray(image.convert("RGB"))
-            cv2 = self._cv2
-            # OpenCV puts pixel centres at integers, so shift by half a pixel on both sides.
-            inverse = np.array([[a, b, c + 0.5 * (a + b) - 0.5], [d, e, f + 0.5 * (d + e) - 0.5]], dtype=np.float64)
-            cv2.warpAffine(
-                image,
-                inverse,
-                self.out_size,
-                dst=out,
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=(0, 0, 0),
-            )
-            return out
-        if isinstance(image, np.ndarray):
-            image = Image.fromarray(image)
-        # Pillow maps output pixel centres (edges at integers) through (a, b, c, d, e, f).
-        resampled = image.transform(
-            self.out_size,
-            Image.Transform.AFFINE,
-            (a, b, c, d, e, f),
-            resample=Image.Resampling.BILINEAR,
-            fillcolor=(0, 0, 0),
-        )
-        out[...] = np.asarray(resampled)
-        return out
-
-
-def _opencv():
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,14 @@ def sources(folder: Path) -> list[Path]:
 
 
 # For each layer: the edgepose modules it may import at module level. The leaves import only leaves.
-LEAVES = ("edgepose.errors", "edgepose.results", "edgepose.keypoints", "edgepose.geometry", "edgepose.image")
+LEAVES = (
+    "edgepose.errors",
+    "edgepose.results",
+    "edgepose.keypoints",
+    "edgepose.geometry",
+    "edgepose.image",
+    "edgepose.resampling",
+)
 ALLOWED = {
     "edgepose.bindings": ("edgepose.errors", "edgepose.bindings"),
     "edgepose.assets": (

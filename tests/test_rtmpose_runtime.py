@@ -287,7 +287,8 @@ def expected_keypoints(model_path: Path, photo: Path) -> list[np.ndarray]:
     detector = BlazePoseDetector(open_backend(resolve_model("blazepose-detector").path, threads=1))
     people = PersonFinder(detector, params.tile_fraction, params.detection_score).find(rgb, Timings())
     model = RTMPose(open_backend(model_path, threads=1))
-    u, v = (layout_bins() / SPLIT + 0.5) / np.array([[W], [H]])
+    # mmpose's crop ("corners" sampling): crop pixel c is the ROI point c / size.
+    u, v = (layout_bins() / SPLIT) / np.array([[W], [H]])
     h, w = rgb.shape[:2]
     found = []
     for person in people:
@@ -328,7 +329,9 @@ def test_edgepose_run_with_an_rtmpose_onnx_needs_no_other_flag(
     # The keypoints sit where the peaks put them in the crop of the detected person (the real one).
     errors = [np.abs(kps[:, :2] - e).max() for e in expected_keypoints(path, one_person_photo)]
     best = int(np.argmin(errors))
-    assert errors[best] < 1.0, errors  # measured 0.17 px
+    # Measured 1.24 px (0.17 with "half-pixel" sampling): the still's second pass crops again around the
+    # decoded layout, and with mmpose's "corners" sampling that crop sits half a crop pixel further off.
+    assert errors[best] < 2.0, errors
     x0, y0, bw, bh = gt_for(coco, one_person_photo.name)[0]["bbox"]
     assert x0 < kps[:, 0].mean() < x0 + bw and y0 < kps[:, 1].mean() < y0 + bh
 

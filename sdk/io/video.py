@@ -50,8 +50,9 @@ class VideoSource:
     _limit: int | None = None
 
     @classmethod
-    def open_file(cls, path: Path) -> VideoSource:
+    def open_file(cls, path: str | os.PathLike) -> VideoSource:
         cv2 = _cv2()
+        path = Path(path)
         check_input_file(path, VideoError)
         with quiet_native_stderr():
             cap = cv2.VideoCapture(str(path))

@@ -21,8 +21,9 @@ import numpy as np
 from edgepose.assets.metadata import ModelMetadata, backend_metadata
 from edgepose.bindings import Backend, TensorSpec, to_input_dtype
 from edgepose.geometry import Roi, normalize_radians
-from edgepose.image import Normalization, RoiResampler
+from edgepose.image import Normalization
 from edgepose.keypoints import KeypointLayout
+from edgepose.resampling import RoiResampler, Sampling
 
 
 class Estimate(NamedTuple):
@@ -112,11 +113,12 @@ class PersonDetector(Protocol):
 
 
 class CropBuffer:
-    """ROIs of a frame resampled into one reused NxHxWx3 uint8 batch (grown when more people come)."""
+    """ROIs of a frame resampled into one reused NxHxWx3 uint8 batch (grown when more people come), with
+    the sampling convention of the model's family (`edgepose.resampling`)."""
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, sampling: Sampling = "half-pixel"):
         self.width, self.height = width, height
-        self._resample = RoiResampler(width, height)
+        self._resample = RoiResampler(width, height, sampling)
         self._batch = np.zeros((1, height, width, 3), dtype=np.uint8)
 
     def fill(self, rgb: np.ndarray, rois: list[Roi]) -> np.ndarray:

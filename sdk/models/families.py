@@ -19,6 +19,7 @@ from edgepose.bindings import Backend
 from edgepose.errors import ModelError
 from edgepose.image import Normalization
 from edgepose.keypoints import BLAZEPOSE33, COCO17, NO_KEYPOINTS, KeypointLayout
+from edgepose.resampling import Sampling
 
 TASKS = ("single", "multi", "detector")  # one person per input / everyone in one invoke / person boxes
 MODES = ("single", "multi")  # what the user asks for: one person or everyone in the frame
@@ -55,6 +56,16 @@ class Family:
     # family has a published bar; BlazePose landmarks: 1.5 px on the 256 input, issue 4), else float layers
     # are searched for.
     int8_max_px_err: float | None = None
+    # Where an output pixel samples its ROI, as the family's reference implementation fed the model
+    # (edgepose.resampling): "half-pixel" (TensorFlow) or "corners" (MediaPipe, mmpose). The person
+    # detector stays on "half-pixel" although MediaPipe feeds it "corners": it only places crops, and
+    # with "corners" its boxes moved by ~1 px, enough for the int8 MoveNet to lose an overlapped skier
+    # (mean OKS of the default model on the shared photos 0.782 -> 0.742; BlazePose 0.659 -> 0.681).
+    sampling: Sampling = "half-pixel"
+    # How one person's video is smoothed: "one-euro" (edgepose's, `tracking.one_euro`) or "mediapipe-pose"
+    # (MediaPipe's pose landmark filtering, `tracking.landmark_filter`: its One-Euro variant on the
+    # landmarks, and on the auxiliary landmarks the next frame's crop is placed from).
+    video_filter: str = "one-euro"
 
     def task(self, task: str) -> Task:
         if task not in self.tasks:
@@ -90,8 +101,10 @@ FAMILIES: dict[str, Family] = {
             "multi": Task("movenet_multipose:MoveNetMultiPose", _BOTTOM_UP),
         }, _RAW_PIXELS, COCO17),
         Family("blazepose", "single", {"single": Task("blazepose:BlazePoseLandmark", _TRACKED_TOP_DOWN)}, _UNIT,
-               BLAZEPOSE33, presence=True, confident_score=0.5, int8_max_px_err=1.5),
-        Family("rtmpose", "single", {"single": Task("rtmpose:RTMPose", _TRACKED_TOP_DOWN)}, _IMAGENET, COCO17),
+               BLAZEPOSE33, presence=True, confident_score=0.5, int8_max_px_err=1.5, sampling="corners",
+               video_filter="mediapipe-pose"),
+        Family("rtmpose", "single", {"single": Task("rtmpose:RTMPose", _TRACKED_TOP_DOWN)}, _IMAGENET, COCO17,
+               sampling="corners"),
         Family("posenet", "multi", {"multi": Task("posenet:PoseNetMultiPose", _BOTTOM_UP)}, _SIGNED_UNIT, COCO17,
                prepare="posenet:runnable_file", claims_file="posenet:has_decoder_op"),
         Family("person-detector", "detector", {"detector": Task("person_detector:BlazePoseDetector")}, _SIGNED_UNIT,

@@ -14,6 +14,7 @@ from edgepose.errors import ModelError
 from edgepose.geometry import Roi, SquareRoi
 from edgepose.keypoints import COCO17
 from edgepose.models.base import CropBuffer, Estimate, PersonDetection, model_metadata, normalized_input
+from edgepose.models.families import FAMILIES
 
 # Keypoint indices used by the torso-based crop.
 _SHOULDERS = (5, 6)
@@ -49,7 +50,7 @@ class MoveNetSinglePose:
         self._normalization = metadata.normalization if metadata else None
         self.backend = backend
         self.input_size = inp.shape[1]
-        self._crops = CropBuffer(self.input_size, self.input_size)
+        self._crops = CropBuffer(self.input_size, self.input_size, FAMILIES["movenet"].sampling)
         self._in_spec = inp
         self._out_spec = backend.outputs[self._out_index]
 

@@ -14,9 +14,9 @@ import numpy as np
 from edgepose.bindings import Backend, dequantize
 from edgepose.errors import ModelError
 from edgepose.geometry import Roi
-from edgepose.image import RoiResampler
 from edgepose.keypoints import COCO17
 from edgepose.models.base import Estimate, normalized_input
+from edgepose.resampling import RoiResampler
 
 LONG_SIDE = 256
 MULTIPLE = 32

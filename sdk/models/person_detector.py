@@ -70,7 +70,7 @@ class BlazePoseDetector:
         normalization = metadata.normalization if metadata else None
         # The usual [-1, 1] runs in place on a reused buffer; another normalization takes the general path.
         self._normalization = None if normalization in (None, INPUT_NORMALIZATION) else normalization
-        self._crops = CropBuffer(INPUT_SIZE, INPUT_SIZE)
+        self._crops = CropBuffer(INPUT_SIZE, INPUT_SIZE, FAMILIES["person-detector"].sampling)
         self._scaled = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
         self._in_spec = inp
 

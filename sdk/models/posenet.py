@@ -21,9 +21,9 @@ from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.bindings.tflite_file import custom_ops
 from edgepose.errors import ImageError, ModelError
 from edgepose.geometry import Roi
-from edgepose.image import RoiResampler
 from edgepose.keypoints import COCO17
 from edgepose.models.base import Estimate
+from edgepose.resampling import RoiResampler
 
 # PoseNet's tree over COCO-17 as (parent, child); edge i owns channel i of each mid-offset block.
 POSE_TREE: tuple[tuple[int, int], ...] = (

@@ -112,7 +112,7 @@ class RTMPose:
         self.keypoint_names: tuple[str, ...] = self.keypoint_layout.keypoints
         self.normalization = metadata.normalization or DEFAULT_NORMALIZATION
         self.aspect = self.input_width / self.input_height
-        self._crops = CropBuffer(self.input_width, self.input_height)
+        self._crops = CropBuffer(self.input_width, self.input_height, FAMILIES["rtmpose"].sampling)
 
     def roi_for_detection(self, person: PersonDetection) -> Roi:
         """The crop for a detected person: the body circle's square, as a person box (upright)."""
@@ -132,8 +132,9 @@ class RTMPose:
         locs, scores = decode_simcc(simcc_x, simcc_y, self.split)
         results = []
         for i, roi in enumerate(rois):
-            # Crop pixel c (centres at integers) is the sample our resampler took at (c + 0.5) / size.
-            nx, ny = (locs[i, :, 0] + 0.5) / self.input_width, (locs[i, :, 1] + 0.5) / self.input_height
+            # Crop pixel c (centres at integers) is the sample the resampler took at c / size: mmpose's
+            # affine crop ("corners" sampling), whose decoding is the same locs / size.
+            nx, ny = locs[i, :, 0] / self.input_width, locs[i, :, 1] / self.input_height
             raw = roi.to_pixels(nx, ny, scores[i], width, height, clip=False)
             kps = clip_to_frame(raw.copy(), width, height)
             # The next crop comes from the unclipped keypoints: a person leaving the frame keeps their size.

@@ -4,18 +4,21 @@ the duplicate check of top-down and bottom-up alike."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from edgepose.bindings import Backend
-from edgepose.geometry import Roi, keypoint_gaps
+from edgepose.geometry import Roi, pose_oks
 from edgepose.keypoints import KeypointLayout
 from edgepose.models.base import CropModel, Estimate, FrameModel, PersonDetection, PersonDetector
 from edgepose.results import Timings
 
-# Two poses whose keypoints are, at the median, closer than this fraction of the pose's size are one person.
-DUPLICATE_DISTANCE = 0.1
+# Two poses more alike than this (OKS) are one person found twice (by two crops, tiles or decoder seeds).
+DUPLICATE_OKS = 0.5
+# Keypoints scoring at least this count when two poses are compared.
+DUPLICATE_SCORE = 0.2
 
 
 class PipelineOutput(NamedTuple):
@@ -99,14 +102,21 @@ def run_detector(
     return people
 
 
-def drop_duplicates(results: list[Estimate], distance: float) -> list[Estimate]:
-    """Keep the best-scoring of poses whose keypoints nearly coincide (two crops on one person)."""
+def drop_duplicates(
+    results: list[Estimate], sigmas: Sequence[float], max_oks: float = DUPLICATE_OKS, min_score: float = DUPLICATE_SCORE
+) -> list[Estimate]:
+    """Keep the best-scoring of poses that are one person: an object keypoint similarity above `max_oks`
+    in either direction (COCO's loosest "same person" level is 0.5), over the keypoints both score
+    >= `min_score` on. Either direction, because a fragment (a head and shoulders from a crop beside
+    the person) is judged at its own small scale as well as at the whole pose's."""
     if len(results) < 2:
         return results
     results = sorted(results, key=lambda r: -r.score)
-    apart = keypoint_gaps(np.stack([r.keypoints for r in results])) > distance
+    poses = np.stack([r.keypoints for r in results])
+    sim = pose_oks(poses, poses, sigmas, min_score)
+    same = np.maximum(sim, sim.T) > max_oks
     kept: list[int] = []
     for i in range(len(results)):
-        if all(apart[i, j] for j in kept):
+        if not any(same[i, j] for j in kept):
             kept.append(i)
     return [results[i] for i in kept]

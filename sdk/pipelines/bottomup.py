@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgepose.models.base import FrameModel
-from edgepose.pipelines.base import DUPLICATE_DISTANCE, PipelineOutput, StageTimer, drop_duplicates, run_frame
+from edgepose.pipelines.base import PipelineOutput, StageTimer, drop_duplicates, run_frame
 from edgepose.results import Timings
 
 
@@ -26,7 +26,7 @@ class BottomUp:
         timer = StageTimer(timings)
         people = [p for p in found if p.score >= self.min_pose_score]
         # The published decoder's NMS only compares one keypoint at a time; whole-pose duplicates slip through.
-        people = drop_duplicates(people, DUPLICATE_DISTANCE)
+        people = drop_duplicates(people, self.keypoint_layout.sigmas)
         timer.lap("postprocess")
         return PipelineOutput(people[: self.max_people])
 

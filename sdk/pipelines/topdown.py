@@ -11,20 +11,14 @@ pick up people who walked in.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgepose.geometry import Roi, area, intersection, keypoint_gaps, weighted_nms
 from edgepose.models.base import CropModel, Estimate, PersonDetection, PersonDetector
-from edgepose.pipelines.base import (
-    DUPLICATE_DISTANCE,
-    PipelineOutput,
-    StageTimer,
-    drop_duplicates,
-    run_crops,
-    run_detector,
-)
+from edgepose.pipelines.base import PipelineOutput, StageTimer, drop_duplicates, run_crops, run_detector
 from edgepose.results import Timings
 
 # Below this a crop holds no person (MoveNet's mean keypoint score, BlazePose's presence).
@@ -43,7 +37,6 @@ class TopDownParams:
     min_pose_score: float = 0.15  # the caller filters by it; here only a lower floor is applied
     refine_stills: bool = True  # stills: a second pass on each person's own crop
     carry_crops: bool = True  # video: each person's next crop from their pose; False: the detector every frame
-    duplicate_distance: float = DUPLICATE_DISTANCE
 
 
 def detector_rois(width: int, height: int, tile_fraction: float | None) -> list[Roi]:
@@ -132,20 +125,25 @@ class TopDown:
         results = self._poses(rgb, rois, timings)
         if self.params.refine_stills:
             # A second pass on each person's own crop (MoveNet's torso crop, BlazePose's landmark
-            # ROI) frames them as the model was trained; it wins unless the person was lost in it.
+            # ROI) frames them as the model was trained; it wins unless it lost the person or drifted
+            # onto a neighbour with a lower score than the first pass had.
             rois = [r.roi if r.roi is not None else _roi_around(r.keypoints) for r in results]
             refined = self._poses(rgb, rois, timings, dedupe=False)
             timer = StageTimer(timings)
-            results = [
-                b if b.score >= self._floor and _same_person(a.keypoints, b.keypoints) else a
-                for a, b in zip(results, refined)
-            ]
-            results = drop_duplicates(results, self.params.duplicate_distance)
+            results = [b if _refined_wins(a, b, self._floor) else a for a, b in zip(results, refined)]
+            results = drop_duplicates(results, self.keypoint_layout.sigmas)
             timer.lap("postprocess")
         return PipelineOutput(results)
 
-    def estimate_video(self, rgb: np.ndarray, timings: Timings) -> PipelineOutput:
-        """People in one video frame: carried crops, plus the detector every few frames."""
+    def estimate_video(
+        self, rgb: np.ndarray, timings: Timings, carry: Callable[[Roi], Roi] | None = None
+    ) -> PipelineOutput:
+        """People in one video frame: carried crops, plus the detector every few frames.
+
+        `carry` maps each kept person's next crop (the model's) to the one carried into the next frame;
+        the estimator passes MediaPipe's filter of BlazePose's auxiliary landmarks here, which holds
+        state for one person, so only with `max_people` 1. None carries the model's crops as they are.
+        """
         rois = list(self._carried)
         self._frames_since_detection += 1
         if not rois or self._frames_since_detection >= self.params.redetect_every:
@@ -156,7 +154,7 @@ class TopDown:
         results.sort(key=lambda r: -r.score)
         results = results[: self.params.max_people]
         if self.params.carry_crops:
-            self._carried = [r.roi for r in results if r.roi is not None]
+            self._carried = [r.roi if carry is None else carry(r.roi) for r in results if r.roi is not None]
         return PipelineOutput(results)
 
     def _poses(self, rgb: np.ndarray, rois: list[Roi], timings: Timings, dedupe: bool = True) -> list[Estimate]:
@@ -164,9 +162,18 @@ class TopDown:
         if dedupe and results:
             timer = StageTimer(timings)
             results = [r for r in results if r.score >= self._floor]
-            results = drop_duplicates(results, self.params.duplicate_distance)
+            results = drop_duplicates(results, self.keypoint_layout.sigmas)
             timer.lap("postprocess")
         return results
+
+
+def _refined_wins(first: Estimate, refined: Estimate, floor: float) -> bool:
+    """Whether the second pass's pose replaces the first's: it found the person, and either stayed on
+    them or scored higher than the first pass did (a first pass on a loose crop at the frame's edge may
+    be a poor pose that the torso crop corrects)."""
+    if refined.score < floor:
+        return False
+    return refined.score > first.score or _same_person(first.keypoints, refined.keypoints)
 
 
 def _same_person(a: np.ndarray, b: np.ndarray) -> bool:
