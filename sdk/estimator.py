@@ -21,12 +21,20 @@ from edgepose.assets.registry import DEFAULT_MODEL, resolve_model
 from edgepose.bindings import Backend
 from edgepose.errors import EdgeposeError
 from edgepose.image import ImageInput, load_image
-from edgepose.models.families import MODES
+from edgepose.models.families import MODES, family
 from edgepose.options import PoseEstimatorOptions, validate
 from edgepose.pipelines.base import Pipeline, PipelineOutput, StageTimer
-from edgepose.pipelines.build import build_pipeline, open_model
+from edgepose.pipelines.build import build_pipeline, model_family, open_model
 from edgepose.results import FrameResult, Pose, Timings, make_pose
-from edgepose.tracking import PoseTracker, SinglePersonSmoother, Tracked, TrackerParams
+from edgepose.tracking import (
+    AuxiliaryRoiFilter,
+    OneEuroParams,
+    PoseLandmarkSmoother,
+    PoseTracker,
+    SinglePersonSmoother,
+    Tracked,
+    TrackerParams,
+)
 
 __all__ = ["MODES", "PoseEstimator", "PoseEstimatorOptions"]
 
@@ -34,18 +42,32 @@ __all__ = ["MODES", "PoseEstimator", "PoseEstimatorOptions"]
 class PoseEstimator:
     """Still images (`estimate`) and streams (`estimate_for_video`) through one pipeline."""
 
-    def __init__(self, options: PoseEstimatorOptions, pipeline: Pipeline, model_name: str):
+    def __init__(
+        self, options: PoseEstimatorOptions, pipeline: Pipeline, model_name: str, video_filter: str = "one-euro"
+    ):
+        """`video_filter`: the model family's (the family table's `video_filter`) for single-person video."""
         self.options = options
         self.pipeline = pipeline
         self.model_name = model_name
         self.keypoint_names = pipeline.keypoint_layout.keypoints
         self.skeleton = pipeline.keypoint_layout.skeleton
+        self._tracker: PoseTracker | SinglePersonSmoother | PoseLandmarkSmoother
+        # MediaPipe's own loop for a family whose reference is MediaPipe's pose graph (one person): its
+        # landmark filter, and the next crop from filtered auxiliary landmarks (`_carry`).
+        self._carry: AuxiliaryRoiFilter | None = None
+        one_euro = options.smoothing_params or OneEuroParams()
         if pipeline.kind == "single-crop":
-            self._tracker: PoseTracker | SinglePersonSmoother = SinglePersonSmoother(
-                options.smoothing, options.smoothing_params
-            )
+            self._tracker = SinglePersonSmoother(options.smoothing, one_euro)
+        elif (
+            video_filter == "mediapipe-pose"
+            and options.mode == "single"
+            and options.smoothing_params is None
+            and pipeline.kind == "top-down"
+        ):
+            self._tracker = PoseLandmarkSmoother(options.smoothing)
+            self._carry = AuxiliaryRoiFilter()  # MediaPipe filters these whether or not smoothing is on
         else:
-            params = TrackerParams(smoothing=options.smoothing, smoothing_params=options.smoothing_params)
+            params = TrackerParams(smoothing=options.smoothing, smoothing_params=one_euro)
             self._tracker = PoseTracker(params, sigmas=pipeline.keypoint_layout.sigmas or None)
         self._last_ts: float | None = None
         # LiteRT's interpreter (its input/output buffers), the carried crops and the tracks are all
@@ -60,7 +82,8 @@ class PoseEstimator:
         pipeline = None
         try:
             pipeline = build_pipeline(resolved, backend, options, extra)
-            return cls(options, pipeline, resolved.name)
+            video_filter = family(model_family(resolved, backend)[0]).video_filter
+            return cls(options, pipeline, resolved.name, video_filter)
         except BaseException:
             for opened in pipeline.backends.values() if pipeline is not None else (backend,):
                 opened.close()
@@ -124,7 +147,13 @@ class PoseEstimator:
             if self._last_ts is not None and not timestamp_ms > self._last_ts:
                 raise EdgeposeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
             self._last_ts = float(timestamp_ms)
-            out = self.pipeline.estimate_video(rgb, timings)
+            if self._carry is None:
+                out = self.pipeline.estimate_video(rgb, timings)
+            else:
+                t = timestamp_ms / 1000.0
+                out = self.pipeline.estimate_video(rgb, timings, carry=lambda roi: self._carry(roi, t))
+                if all(p.roi is None for p in out.people):
+                    self._carry.reset()  # the person is lost: MediaPipe's filters start afresh
             timer = StageTimer(timings)
             tracked = self._tracker.update(out.people, timestamp_ms, w, h, self.options.min_keypoint_score)
             timer.lap("tracking")
@@ -137,6 +166,8 @@ class PoseEstimator:
         with self._lock:
             self._last_ts = None
             self._tracker.reset()
+            if self._carry is not None:
+                self._carry.reset()
             self.pipeline.reset()
 
     # Internals --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.errors import EdgeposeError
@@ -24,8 +24,10 @@ class PoseEstimatorOptions:
     mode: "single" (one person) or "multi" (everyone); with the model it picks the pipeline.
     backend: "auto", "litert", "tflite-runtime", "onnxruntime" or "edgetpu".
     threads: CPU threads of the runtime, 1 to MAX_THREADS (None: one per core, up to 4).
-    smoothing: One-Euro smoothing in `estimate_for_video` (never applied to still images). Every pipeline.
-    smoothing_params: its cutoffs.
+    smoothing: keypoint smoothing in `estimate_for_video` (never applied to still images). Every pipeline.
+    smoothing_params: None: the model family's own filter (BlazePose, one person: MediaPipe's pose
+        landmark filtering, `tracking.landmark_filter`; otherwise One-Euro with `OneEuroParams()`).
+        Given: One-Euro with these cutoffs, for every model.
     min_pose_score: poses scoring below this are dropped (MoveNet: mean keypoint score; PoseNet,
         MultiPose: the model's person score; BlazePose: its presence probability). Every pipeline.
     max_people: at most this many people per frame, best scores first (single mode: always one).
@@ -45,7 +47,7 @@ class PoseEstimatorOptions:
     backend: str = "auto"
     threads: int | None = None
     smoothing: bool = True
-    smoothing_params: OneEuroParams = field(default_factory=OneEuroParams)
+    smoothing_params: OneEuroParams | None = None
     min_pose_score: float = 0.15
     max_people: int = 10
     min_keypoint_score: float = 0.2

@@ -22,7 +22,9 @@ Each family's row in the family table names the convention it was trained with; 
 coordinates back with the same ROI, so the conventions differ only in what the model sees.
 
 Sampling is bilinear, with black outside the frame (TF's resize_with_pad pads with zeros after
-resizing, MediaPipe uses BORDER_ZERO), and without antialiasing, as the references do. One exception:
+resizing, MediaPipe's detector input uses BORDER_ZERO; its landmark crop replicates the edge pixels
+instead, which Pillow cannot do: measured on the squat clip, worst 21.4 -> 19.6 px against MediaPipe's
+output, left as a known difference), and without antialiasing, as the references do. One exception:
 when a ROI is shrunk 8x or more (a 8000x5328 still letterboxed into 192x192 is shrunk 42x), bilinear
 sampling would read 4 of every ~1700 pixels and turn noise and fine texture into aliasing, so the
 region is first box-averaged by an integer factor (Pillow's `reduce`) to leave a 2-4x bilinear step:

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgepose import PoseEstimator
 from edgepose.geometry import Roi, SquareRoi
 from edgepose.image import load_image
 from edgepose.resampling import RoiResampler

@@ -23,6 +23,10 @@ from edgepose.models.base import CropBuffer, Estimate, PersonDetection, model_me
 from edgepose.models.families import FAMILIES
 
 NUM_LANDMARKS = 39
+# MediaPipe's RefineLandmarksFromHeatmapCalculator as tensors_to_pose_landmarks_and_segmentation
+# configures it: a 7x7 window around each landmark, refined where the window's peak is >= 0.5.
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's min_tracking_confidence default
 ROI_SCALE = 1.25  # MediaPipe's pose_detection_to_roi: the body circle's square, enlarged by 1.25
 INPUT_NORMALIZATION = FAMILIES["blazepose"].normalization  # pixels / 255
@@ -48,11 +52,16 @@ class BlazePoseLandmark:
             )
         self._landmarks_out = sizes.index(NUM_LANDMARKS * 5)
         self._presence_out = sizes.index(1)
+        # The per-landmark heatmap (1xHxWx39 logits; 64x64 in the published models). A file without it
+        # (a cut-down conversion) decodes from the regressed coordinates alone.
+        heatmaps = [i for i, o in enumerate(backend.outputs) if len(o.shape) == 4 and o.shape[3] == NUM_LANDMARKS]
+        self._heatmap_out = heatmaps[0] if heatmaps else None
         metadata = model_metadata(backend, metadata)
         self._normalization = (metadata.normalization if metadata else None) or INPUT_NORMALIZATION
         self.backend = backend
         self.input_size = inp.shape[1]
-        self._crops = CropBuffer(self.input_size, self.input_size)
+        # MediaPipe maps the ROI corners onto output pixel centres 0 and N (the table's "corners").
+        self._crops = CropBuffer(self.input_size, self.input_size, FAMILIES["blazepose"].sampling)
         self._in_spec = inp
 
     def roi_for_detection(self, person: PersonDetection) -> Roi:
@@ -68,9 +77,15 @@ class BlazePoseLandmark:
         raw = raw.reshape(len(rois), NUM_LANDMARKS, 5).astype(np.float64)
         presence = dequantize(outputs[self._presence_out], self.backend.outputs[self._presence_out])
         presence = presence.reshape(len(rois)).astype(np.float64)
+        heatmaps = None
+        if self._heatmap_out is not None:
+            spec = self.backend.outputs[self._heatmap_out]
+            heatmaps = dequantize(outputs[self._heatmap_out], spec).reshape(len(rois), *spec.shape[1:])
         results = []
         for i, roi in enumerate(rois):
             n = raw[i] / self.input_size
+            if heatmaps is not None:
+                n[:, :2] = refine_from_heatmap(n[:, :2], heatmaps[i])
             kps = roi.to_pixels(n[:, 0], n[:, 1], _sigmoid(raw[i, :, 3]), width, height, clip=False)
             next_roi = tracking_roi(kps[33], kps[34])  # from the unclipped auxiliary points
             body = clip_to_frame(kps[:33], width, height)
@@ -88,3 +103,38 @@ def tracking_roi(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi | None
     side = 2.0 * radius * ROI_SCALE
     rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
     return Roi(float(hip_centre[0]), float(hip_centre[1]), side, side, rotation)
+
+
+def refine_from_heatmap(
+    xy: np.ndarray,
+    heatmap: np.ndarray,
+    kernel: int = HEATMAP_KERNEL,
+    min_confidence: float = HEATMAP_MIN_CONFIDENCE,
+) -> np.ndarray:
+    """Landmarks (Nx2, normalized to the crop) moved to the centre of mass of their heatmap window.
+
+    MediaPipe's RefineLandmarksFromHeatmapCalculator, to the letter: `heatmap` is HxWxN logits (a
+    sigmoid makes them confidences); the window is `kernel` cells around the cell the landmark falls
+    in, cut at the heatmap's edges; a landmark moves only where the window's peak confidence reaches
+    `min_confidence`, and one outside the heatmap stays put. Cell (row, col) stands for the normalized
+    point (col / W, row / H), MediaPipe's convention, kept because the model was trained with it.
+    """
+    h, w, channels = heatmap.shape
+    if channels != len(xy):
+        raise ValueError(f"a heatmap with {channels} channels for {len(xy)} landmarks")
+    out = np.array(xy, dtype=np.float64)
+    half = (kernel - 1) // 2
+    # C++'s float -> int conversion truncates toward zero: -0.3 cells is cell 0, inside the heatmap.
+    cols = np.trunc(out[:, 0] * w)
+    rows = np.trunc(out[:, 1] * h)
+    for k in range(len(out)):
+        if not (0 <= cols[k] < w and 0 <= rows[k] < h):
+            continue
+        c, r = int(cols[k]), int(rows[k])
+        r0, r1, c0, c1 = max(0, r - half), min(h, r + half + 1), max(0, c - half), min(w, c + half + 1)
+        conf = _sigmoid(heatmap[r0:r1, c0:c1, k].astype(np.float64))
+        total = conf.sum()
+        if conf.max() >= min_confidence and total > 0:
+            out[k, 0] = (conf.sum(axis=0) @ np.arange(c0, c1)) / total / w
+            out[k, 1] = (conf.sum(axis=1) @ np.arange(r0, r1)) / total / h
+    return out
