@@ -15,7 +15,9 @@ def test_float_round_trip_is_exact(conversions, source, family):
     r = conversions(source, "tflite-fp32")
     rep = r.report
     assert rep.passed and rep.mean_px_err < 1e-3 and rep.presence_flips == 0, rep
-    assert rep.inputs >= 50 and rep.keypoints_compared > 100
+    # Runtime inputs recorded from the shared photos: 47 landmark crops since duplicate crops of one
+    # person are dropped by OKS (more before).
+    assert rep.inputs >= 40 and rep.keypoints_compared > 100
     assert load_metadata(r.output).family == family
 
 
