@@ -111,6 +111,16 @@ def clip_to_frame(kps: np.ndarray, width: int, height: int) -> np.ndarray:
     return kps
 
 
+def body_circle_roi(centre: Sequence[float], circle_point: Sequence[float], scale: float, rotate: bool = True) -> Roi:
+    """MediaPipe's rectangle from two alignment points (pose_detection_to_roi, pose_landmarks_to_roi):
+    the square around the circle through `circle_point` about `centre`, its side enlarged by `scale`,
+    rotated (when `rotate`) so that the direction centre -> circle point points up."""
+    dx, dy = float(circle_point[0] - centre[0]), float(circle_point[1] - centre[1])
+    side = 2.0 * math.hypot(dx, dy) * scale
+    rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx)) if rotate else 0.0
+    return Roi(float(centre[0]), float(centre[1]), side, side, rotation)
+
+
 class SquareRoi(Roi):
     """An upright square: what MoveNet crops."""
 

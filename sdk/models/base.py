@@ -12,7 +12,6 @@ pipeline makes (a model never invokes itself, so the pipeline times every stage 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from edgepose.assets.metadata import ModelMetadata, backend_metadata
 from edgepose.bindings import Backend, TensorSpec, to_input_dtype
-from edgepose.geometry import Roi, normalize_radians
+from edgepose.geometry import Roi, body_circle_roi
 from edgepose.image import Normalization
 from edgepose.keypoints import KeypointLayout
 from edgepose.resampling import RoiResampler, Sampling
@@ -53,13 +52,7 @@ class PersonDetection:
     def roi(self, rotate: bool = True, scale: float = 1.25) -> Roi:
         """The square around the body circle, enlarged by `scale`; rotated so the body stands upright.
         1.25 is MediaPipe's pose_detection_to_roi."""
-        cx, cy = self.center
-        side = 2.0 * self.radius * scale
-        rotation = 0.0
-        if rotate:
-            dx, dy = self.keypoints[1] - self.keypoints[0]
-            rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
-        return Roi(cx, cy, side, side, rotation)
+        return body_circle_roi(self.keypoints[0], self.keypoints[1], scale, rotate)
 
     def body_box(self) -> tuple[float, float, float, float]:
         cx, cy = self.center

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgepose.bindings import Backend, dequantize, to_input_dtype
 from edgepose.errors import ModelError
-from edgepose.geometry import Roi, clip_to_frame, normalize_radians
+from edgepose.geometry import Roi, body_circle_roi, clip_to_frame
 from edgepose.keypoints import BLAZEPOSE33
 from edgepose.models.base import CropBuffer, Estimate, PersonDetection, model_metadata, per_image
 from edgepose.models.families import FAMILIES
@@ -96,13 +96,9 @@ class BlazePoseLandmark:
 
 def tracking_roi(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi | None:
     """Next frame's ROI from the two auxiliary landmarks (MediaPipe's pose_landmarks_to_roi)."""
-    dx, dy = circle_point[0] - hip_centre[0], circle_point[1] - hip_centre[1]
-    radius = math.hypot(dx, dy)
-    if radius < 2.0:
+    if math.hypot(*(circle_point[:2] - hip_centre[:2])) < 2.0:
         return None
-    side = 2.0 * radius * ROI_SCALE
-    rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
-    return Roi(float(hip_centre[0]), float(hip_centre[1]), side, side, rotation)
+    return body_circle_roi(hip_centre, circle_point, ROI_SCALE)
 
 
 def refine_from_heatmap(

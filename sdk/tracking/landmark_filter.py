@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepose.geometry import Roi, normalize_radians
+from edgepose.geometry import Roi, body_circle_roi
 from edgepose.models.base import Estimate
 from edgepose.tracking.tracker import Tracked
 
@@ -179,7 +179,4 @@ def auxiliary_points(roi: Roi) -> np.ndarray:
 
 def roi_from_auxiliary(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi:
     """MediaPipe's pose_landmarks_to_roi: the body circle's square, rotated upright, enlarged by 1.25."""
-    dx, dy = float(circle_point[0] - hip_centre[0]), float(circle_point[1] - hip_centre[1])
-    side = 2.0 * math.hypot(dx, dy) * POSE_ROI_SCALE
-    rotation = normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
-    return Roi(float(hip_centre[0]), float(hip_centre[1]), side, side, rotation)
+    return body_circle_roi(hip_centre, circle_point, POSE_ROI_SCALE)

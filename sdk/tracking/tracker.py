@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgepose.geometry import box_iou, oks
+from edgepose.geometry import box_iou, pose_oks
 from edgepose.keypoints import sigmas_for
 from edgepose.models.base import Estimate
 from edgepose.tracking.one_euro import OneEuroFilter, OneEuroParams
@@ -73,25 +73,7 @@ def oks_similarity(
     (w * h, at least min_area px^2), so the value is not symmetric in its two arguments.
     Returns 0 when no keypoint is confident in both.
     """
-    return float(oks_matrix(ref[None], other[None], sigmas, min_score, min_area)[0, 0])
-
-
-def oks_matrix(
-    refs: np.ndarray,
-    others: np.ndarray,
-    sigmas: Sequence[float] | np.ndarray,
-    min_score: float = 0.2,
-    min_area: float = 1.0,
-) -> np.ndarray:
-    """`oks_similarity` of every ref (TxKx3) against every other (PxKx3), as a TxP matrix, in one pass."""
-    ref_ok = refs[:, :, 2] >= min_score  # T x K
-    both = ref_ok[:, None, :] & (others[None, :, :, 2] >= min_score)  # T x P x K
-    big = np.where(ref_ok[..., None], refs[:, :, :2], np.nan)
-    with np.errstate(invalid="ignore"):
-        extent = np.nan_to_num(np.nanmax(big, axis=1) - np.nanmin(big, axis=1))  # T x 2
-    scale = np.maximum(extent[:, 0] * extent[:, 1], min_area)
-    d2 = ((refs[:, None, :, :2] - others[None, :, :, :2]) ** 2).sum(axis=3)  # T x P x K
-    return oks(d2, scale[:, None], sigmas, both)
+    return float(pose_oks(ref[None], other[None], sigmas, min_score, min_area)[0, 0])
 
 
 def _assign(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
@@ -195,7 +177,7 @@ class PoseTracker:
         min_area = (_MIN_AREA_FRAC * scale) ** 2
         same_k = len({t.kpts.shape for t in self._tracks} | {x.shape for x in poses}) == 1
         if p.metric == "oks" and same_k and self._tracks and poses:
-            sim = oks_matrix(
+            sim = pose_oks(
                 np.stack([t.kpts for t in self._tracks]),
                 np.stack(poses),
                 self._sigmas_for(len(poses[0])),
