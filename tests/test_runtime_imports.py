@@ -20,3 +20,56 @@ def test_runtime_never_imports_converters(one_person_photo):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+# Optional or slow to import (scipy.optimize alone ~0.3 s): loaded only by the paths that use them.
+OPTIONAL = ("scipy", "cv2", "matplotlib", "pycocotools", "onnxruntime")
+
+
+def _loaded(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    probe = code + f"\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {prefixes!r})))\n"
+    r = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + probe], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_import_and_a_single_person_still_load_no_optional_module(one_person_photo):
+    assert _loaded("import edgepose", OPTIONAL + ("edgepose",)) == [
+        "edgepose",
+        "edgepose.errors",
+        "edgepose.keypoints",
+        "edgepose.results",
+    ]
+    still = f"from edgepose import PoseEstimator\nPoseEstimator.create_from_model().estimate({str(one_person_photo)!r})"
+    assert _loaded(still, OPTIONAL) == []
+
+
+def test_cli_start_up_loads_neither_the_pipelines_nor_optional_modules():
+    # What `edgepose --help` and every command pay before they start: no estimator, no tracking, no
+    # progress bar or results database.
+    code = "import edgepose.cli"
+    heavy = OPTIONAL + ("sqlite3", "pydantic")
+    assert _loaded(code, heavy) == []
+    inner = _loaded(code, ("edgepose",))
+    layers = {m.split(".")[1] for m in inner if m.count(".") >= 1}
+    assert not layers & {"estimator", "pipelines", "tracking", "eval"}, inner
+    assert [m for m in inner if m.startswith("edgepose.bench.")] == ["edgepose.bench.schema"]
+
+
+def test_a_single_person_video_run_loads_no_scipy(tmp_path, demo_video):
+    # The CLI on a video in single mode: OpenCV decodes, nothing loads scipy (multi-person tracking only).
+    out = tmp_path / "out.jsonl"
+    code = (
+        "import atexit\n"
+        "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('scipy', 'matplotlib', 'pycocotools', 'onnxruntime', 'pydantic')))))\n"
+        "from edgepose.cli import main\n"
+        f"sys.argv = ['edgepose', 'run', {str(demo_video)!r}, '-o', {str(out)!r}]\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", "import json, sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+    assert len(out.read_text().splitlines()) == 5

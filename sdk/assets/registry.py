@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,6 +252,9 @@ def _missing_message(spec: ModelSpec, target_dir: Path, why: str) -> str:
 def _download(spec: ModelSpec) -> Path:
     target = cache_dir() / spec.filename
     try:
+        # Imported here: urllib.request pulls in http.client and email (~25 ms) that only a download needs.
+        import urllib.request
+
         with urllib.request.urlopen(spec.url, timeout=30) as resp, atomic_path(target) as tmp:
             with open(tmp, "wb") as f:
                 shutil.copyfileobj(resp, f, 1 << 20)

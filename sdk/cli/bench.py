@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgepose.assets.registry import DEFAULT_MODEL
-from edgepose.bench.runner import BenchOptions, BenchRun, run_bench
 from edgepose.bench.schema import STAGES
 from edgepose.bindings import BACKENDS
 from edgepose.cli.bench_results import compare_command, export_command, import_command
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.io.atomic import atomic_output, check_output_path
+
+if TYPE_CHECKING:
+    from edgepose.bench.runner import BenchRun
 
 bench_app = typer.Typer(
     help="Latency per device: the raw invoke and the whole pipeline per stage; a results DB to compare devices.",
@@ -70,6 +72,11 @@ def bench(
     for b in backends:
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
+    # Imported here, not at start-up: the runner loads the estimator and its pipelines.
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from edgepose.bench.runner import BenchOptions, run_bench
+
     opts = BenchOptions(
         models=model or [DEFAULT_MODEL],
         backends=backends,
@@ -87,7 +94,7 @@ def bench(
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
-        console=stderr,
+        console=stderr.console,
         transient=True,
         disable=not stderr.is_terminal,
     )

@@ -10,15 +10,18 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from edgepose.bench.db import ResultsDB, default_db_path, export_csv
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
+
+if TYPE_CHECKING:
+    from edgepose.bench.db import ResultsDB
 
 _DB_HELP = "Results database (default: $EDGEPOSE_BENCH_DB, else bench.sqlite in the user data dir)."
 _MODEL_HELP = "Only this model: a registry name, or part of one (repeatable)."
@@ -66,6 +69,8 @@ def export_command(
         rows = _matching(rdb, model, device, all_)
         try:
             if csv is not None:
+                from edgepose.bench.db import export_csv
+
                 typer.echo(f"wrote {export_csv(csv, rows)} results to {csv}")
             if json_ is not None:
                 # Whole documents, never trimmed to the matching results: a run_id always means the same
@@ -80,6 +85,8 @@ def import_command(
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Merge other results databases (e.g. copied from a Raspberry Pi) or JSON exports, by run_id."""
+    from edgepose.bench.db import ResultsDB
+
     try:
         with ResultsDB(_db_path(db)) as rdb:
             for source in sources:
@@ -99,12 +106,17 @@ def _refuse_directories(*outputs: Path | None) -> None:
 
 
 def _db_path(db: Path | None) -> Path:
+    # The results database (sqlite3) is loaded by the commands that open one, not at start-up.
+    from edgepose.bench.db import default_db_path
+
     return db if db is not None else default_db_path()
 
 
 @contextlib.contextmanager
 def _open_existing(db: Path | None) -> Iterator[ResultsDB]:
     """The database to read; a missing one is an error, never created empty just to be read."""
+    from edgepose.bench.db import ResultsDB
+
     try:
         rdb = ResultsDB(_db_path(db), create=False)
     except EdgeposeError as e:

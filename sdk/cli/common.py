@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
+import os
+import sys
+from typing import TYPE_CHECKING
 
-stderr = Console(stderr=True, highlight=False)
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Environment variables with which rich treats a pipe as a terminal.
+_RICH_TERMINAL_ENV = ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+
+class _StderrConsole:
+    """rich's stderr Console, made on first use: rich.console costs ~17 ms of start-up, which a run whose
+    stderr is a pipe or a log (no progress bar, no error) never needs."""
+
+    _console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        if self._console is None and not _maybe_terminal():
+            return False
+        return self.console.is_terminal
+
+    def __getattr__(self, name: str):
+        return getattr(self.console, name)
+
+
+def _maybe_terminal() -> bool:
+    try:
+        tty = sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:  # closed
+        tty = False
+    return tty or any(os.environ.get(k) for k in _RICH_TERMINAL_ENV)
+
+
+stderr = _StderrConsole()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

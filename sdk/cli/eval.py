@@ -11,20 +11,21 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
-from edgepose.estimator import MODES, PoseEstimatorOptions
-from edgepose.eval.coco import CompareResult, evaluate, evaluate_compare, require_pycocotools
 from edgepose.io.atomic import atomic_output, check_output_path
+from edgepose.models.families import MODES
+
+if TYPE_CHECKING:
+    from edgepose.estimator import PoseEstimatorOptions
 
 # COCO AP ranks predictions by score, so a low-scoring pose can only add recall at the tail of the
 # precision/recall curve, never lower the precision above it: a high floor would understate AP (the
@@ -57,6 +58,8 @@ def eval_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if mode not in MODES:
         raise fail(f"unknown --mode {mode!r}; choose single or multi")
+    from edgepose.estimator import PoseEstimatorOptions
+    from edgepose.eval.coco import evaluate, evaluate_compare, require_pycocotools
 
     def options(name: str) -> PoseEstimatorOptions:
         return PoseEstimatorOptions(
@@ -85,7 +88,7 @@ def eval_command(
 
     document = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
     # With the JSON on stdout the table moves to stderr, so that stdout parses as one document.
-    table_console = stderr if json_out == "-" else Console(width=None if sys.stdout.isatty() else 120)
+    table_console = stderr.console if json_out == "-" else Console(width=None if sys.stdout.isatty() else 120)
     if json_out == "-":
         sys.stdout.write(document)
         sys.stdout.flush()
@@ -99,6 +102,8 @@ def eval_command(
 
 
 def _print_table(result: Any, console: Console) -> None:
+    from edgepose.eval.coco import CompareResult
+
     runs = [result.model, result.compare] if isinstance(result, CompareResult) else [result]
     first = runs[0]
     table = Table(title=f"COCO keypoints: {first.images} images, {first.people} people ({first.mode} mode)")
@@ -124,8 +129,15 @@ def _progress() -> Iterator[Callable[[int, int], None] | None]:
     if not stderr.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     bar = Progress(
-        TextColumn("images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr, transient=True
+        TextColumn("images"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr.console,
+        transient=True,
     )
     task = bar.add_task("images", total=None)
 

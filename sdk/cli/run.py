@@ -7,26 +7,33 @@ import json
 import os
 import stat
 import sys
+import time
 import traceback
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
-from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 from edgepose.image import is_image_file, load_image
 from edgepose.io.atomic import PendingFile, atomic_output, check_output_dir, check_output_path, output_error
-from edgepose.io.drawing import draw_poses
+from edgepose.io.frame_reader import FrameReader
 from edgepose.io.video import VideoSource, VideoWriter, is_video_file
-from edgepose.options import validate
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from edgepose.estimator import PoseEstimator
+
+# The estimator, drawing and rich's progress bar are imported where a run needs them, not when the
+# command line starts: `edgepose --help` and a mistyped option answer without loading the pipelines.
 
 _DEBUG = False
 # What the CLI calls the options it validates, for their one-line errors.
@@ -124,6 +131,9 @@ def run_command(
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
+    from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
+    from edgepose.options import validate
+
     options = PoseEstimatorOptions(
         model=model,
         model_sha256=model_sha256,
@@ -255,6 +265,8 @@ class _Runner:
             result = self.est.estimate_frame(rgb)
             target = self.overlays.target(path)
             if target is not None:
+                from edgepose.io.drawing import draw_poses
+
                 overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
                 with atomic_output(target) as tmp:
                     overlay.save(tmp, format=_pil_format(target))
@@ -271,6 +283,7 @@ class _Runner:
     def run_video(self, path: Path | None, camera: int | None) -> None:
         source_name = str(path) if path is not None else f"camera:{camera}"
         writer: VideoWriter | None = None
+        reader: FrameReader | None = None
         task = None
         try:
             src = VideoSource.open_file(path) if path is not None else VideoSource.open_camera(camera or 0)
@@ -282,18 +295,31 @@ class _Runner:
                     if self.max_frames is None
                     else min(src.frame_count or self.max_frames, self.max_frames)
                 )
-                task = self.progress.add_task(Path(source_name).name, total=total)
+                task = self.progress.add_task(Path(source_name).name, total=total, rate="")
             self.est.reset()
-            for i, t_ms, rgb in src.frames(self.max_frames):
-                result = self.est.estimate_video_frame(rgb, t_ms)
+            draw = None
+            if writer is not None:
+                from edgepose.io.drawing import draw_poses as draw
+            reader = FrameReader(src, self.max_frames)
+            meter = _Meter()
+            for frame in reader:
+                result = self.est.estimate_video_frame(frame.rgb, frame.t_ms)
+                meter.add(frame.captured)
                 if writer is not None:
-                    overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
+                    overlay = draw(frame.rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
                     writer.write(np.asarray(overlay))
-                self._emit(result, source_name, i)
+                self._emit(result, source_name, frame.index)
                 if task is not None:
-                    self.progress.advance(task)
+                    self.progress.update(task, advance=1, rate=meter.describe(reader.dropped))
             if writer is not None:
                 writer.close()
+            if reader.dropped:
+                stderr.print(
+                    f"edgepose: {source_name}: {reader.dropped} frame(s) dropped: inference was slower than the "
+                    f"camera, so the newest frame was used ({meter.describe(reader.dropped)})",
+                    markup=False,
+                    soft_wrap=True,
+                )
             if src.shortfall is not None:
                 self._partial(source_name, *src.shortfall)
         except EdgeposeError as e:
@@ -303,6 +329,8 @@ class _Runner:
         except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
             self._fail(source_name, f"{source_name}: {e}")
         finally:
+            if reader is not None:
+                reader.close()
             if writer is not None:
                 writer.abort()  # removes the partial file unless close() already renamed it
             if task is not None:
@@ -327,6 +355,29 @@ class _Runner:
     def _advance(self) -> None:
         if self.progress is not None and self.progress.task_ids:
             self.progress.advance(self.progress.task_ids[0])
+
+
+class _Meter:
+    """Throughput and latency (a frame's capture to its poses) over the last second of a video or camera."""
+
+    def __init__(self, window_s: float = 1.0):
+        self.window_s = window_s
+        self._done: deque[tuple[float, float]] = deque()  # (finished, latency s)
+
+    def add(self, captured: float) -> None:
+        now = time.perf_counter()
+        self._done.append((now, now - captured))
+        while self._done and now - self._done[0][0] > self.window_s:
+            self._done.popleft()
+
+    def describe(self, dropped: int = 0) -> str:
+        if not self._done:
+            return ""
+        span = self._done[-1][0] - self._done[0][0]
+        fps = (len(self._done) - 1) / span if span > 0 else 0.0
+        latency = 1000.0 * sorted(lat for _, lat in self._done)[len(self._done) // 2]
+        text = f"{fps:.1f} fps, latency {latency:.0f} ms"
+        return text + (f", {dropped} dropped" if dropped else "")
 
 
 def _pil_format(path: Path) -> str:
@@ -378,16 +429,22 @@ def _json_sink(output: Path | None) -> Iterator[_JsonSink]:
 
 @contextlib.contextmanager
 def _progress(n_sources: int) -> Iterator[Progress | None]:
-    """A bar on stderr for folders, batches and videos; nothing for a single photo."""
+    """A bar on stderr for folders, batches and videos (with throughput and latency) when stderr is a
+    terminal; nothing for a single photo, a pipe or a log."""
+    if not stderr.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        TextColumn("{task.fields[rate]}"),
+        console=stderr.console,
         transient=True,
-        disable=not stderr.is_terminal,
     )
     with progress:
-        progress.add_task("inputs", total=n_sources, visible=n_sources > 1)
+        progress.add_task("inputs", total=n_sources, visible=n_sources > 1, rate="")
         yield progress

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class VideoSource:
     _cap: object
     decoded: int = 0
     _limit: int | None = None
+    live: bool = False  # a camera: timestamps from the capture clock, frames may be dropped when behind
 
     @classmethod
     def open_file(cls, path: str | os.PathLike) -> VideoSource:
@@ -68,26 +70,40 @@ class VideoSource:
             cap = cv2.VideoCapture(index)
         if not cap.isOpened():
             raise VideoError(f"camera {index}: cannot open (no such device, or it is busy)")
-        return cls(f"camera:{index}", _fps(cap, cv2), None, cap)
+        return cls(f"camera:{index}", _fps(cap, cv2), None, cap, live=True)
 
     def frames(self, max_frames: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, timestamp ms, RGB) per frame: a file's timestamps are index / fps, a camera's are
+        measured from its first frame."""
         cv2 = _cv2()
         cap = self._cap
         self.decoded = 0
         self._limit = max_frames
+        start = None
         try:
+            # No fd-2 redirect per read: OPENCV_FFMPEG_LOGLEVEL (set in _cv2) already quiets FFmpeg, and a
+            # redirect of the process's fd 2 from a decoding thread would hide the main thread's messages.
             while max_frames is None or self.decoded < max_frames:
-                with quiet_native_stderr():
-                    ok, bgr = cap.read()
+                ok, bgr = cap.read()
                 if not ok or bgr is None:
                     break
                 i = self.decoded
                 self.decoded += 1
-                yield i, i * 1000.0 / self.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                if self.live:
+                    now = time.perf_counter()
+                    start = now if start is None else start
+                    t_ms = (now - start) * 1000.0
+                else:
+                    t_ms = i * 1000.0 / self.fps
+                yield i, t_ms, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:
             cap.release()
         if self.decoded == 0:
             raise VideoError(f"{self.name}: no frame could be decoded")
+
+    def release(self) -> None:
+        """Close the file or camera without reading it (frames() releases it when it ends)."""
+        self._cap.release()
 
     @property
     def shortfall(self) -> tuple[int, int] | None:

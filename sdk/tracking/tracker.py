@@ -8,7 +8,7 @@ people apart where their boxes overlap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -19,10 +19,22 @@ from edgepose.keypoints import sigmas_for
 from edgepose.models.base import Estimate
 from edgepose.tracking.one_euro import OneEuroFilter, OneEuroParams
 
-try:
-    from scipy.optimize import linear_sum_assignment
-except ImportError:  # scipy is optional at runtime; _assign falls back to a greedy match
-    linear_sum_assignment = None
+# scipy's Hungarian solver, imported on the first assignment that needs it (scipy.optimize takes ~0.3 s
+# to import, which a single-person run or a still never pays); None where scipy is not installed.
+_NOT_LOADED = object()
+linear_sum_assignment: Callable | None | object = _NOT_LOADED
+
+
+def _solver() -> Callable | None:
+    global linear_sum_assignment
+    if linear_sum_assignment is _NOT_LOADED:
+        try:
+            from scipy.optimize import linear_sum_assignment as solver
+        except ImportError:  # scipy is optional at runtime; _assign falls back to a greedy match
+            solver = None
+        linear_sum_assignment = solver
+    return linear_sum_assignment  # type: ignore[return-value]
+
 
 # OKS area floor as a fraction of the frame's longer side, squared: a track whose confident keypoints
 # are one point or collinear (two eyes) has zero box area, which would make OKS a step function.
@@ -87,8 +99,10 @@ def _assign(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
         return []
     # Pairs under the gate count as 0 so the optimum never trades a good pair for one that is then dropped.
     gated = np.where(sim >= min_similarity, sim, 0.0)
-    if linear_sum_assignment is not None:
-        rows, cols = linear_sum_assignment(-gated)
+    # With one track or one detection the best pair first is the optimum: no solver needed.
+    solver = _solver() if min(sim.shape) > 1 else None
+    if solver is not None:
+        rows, cols = solver(-gated)
         pairs = list(zip(rows.tolist(), cols.tolist()))
     else:
         pairs, used_r, used_c = [], set(), set()
