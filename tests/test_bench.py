@@ -182,6 +182,21 @@ def test_video_input_replays_as_new_streams(demo_video):
     assert doc["results"][0]["stages_ms"]["tracking"]["n"] == 12
 
 
+def test_latency_is_reported_next_to_throughput(demo_video):
+    # A still: its latency is its decode plus the pipeline, one frame after another.
+    still = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=8, warmup=1, rounds=1, input=PHOTO))
+    r = still.document["results"][0]
+    assert r["latency_ms"]["n"] == r["frames"] == 8
+    assert r["latency_ms"]["p50"] == pytest.approx(r["pipeline_ms"]["p50"], rel=0.2)
+    # A video is decoded on a reader thread: its latency holds at least the pipeline's own stages (its
+    # frame also waits in the queue), and its throughput is timed frames over wall time.
+    video = run_bench(BenchOptions(models=["movenet-lightning-int8"], runs=8, warmup=1, rounds=1, input=demo_video))
+    r = video.document["results"][0]
+    stages = sum(r["stages_ms"][s]["p50"] for s in ("preprocess", "inference", "postprocess", "tracking"))
+    assert r["latency_ms"]["n"] == 8 and r["latency_ms"]["p50"] >= 0.9 * stages
+    assert 0 < r["throughput_fps"] < 1000.0 / r["invoke_ms"]["min"]
+
+
 def test_duration_bounds_the_timing(monkeypatch):
     run = run_bench(
         BenchOptions(models=["movenet-lightning-int8"], runs=None, duration_s=0.05, warmup=1, rounds=2, input=PHOTO)

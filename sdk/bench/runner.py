@@ -30,6 +30,7 @@ from edgepose.bench.schema import SCHEMA, STAGES
 from edgepose.errors import BackendError, EdgeposeError
 from edgepose.estimator import MODES, PoseEstimator, PoseEstimatorOptions
 from edgepose.image import is_image_file, load_image
+from edgepose.io.frame_reader import FrameReader
 from edgepose.io.video import VideoSource, is_video_file
 from edgepose.pipelines.build import model_family
 
@@ -87,15 +88,20 @@ class _StillFrames:
         self.data, self.name = data, name
         self.fps = 30.0
 
-    def next(self) -> tuple[float | None, np.ndarray]:
+    def next(self) -> tuple[float | None, np.ndarray, float]:
+        """(decode ms, frame, when it arrived): a still's latency starts before its decode."""
         t0 = time.perf_counter()
         with Image.open(io.BytesIO(self.data)) as im:
             rgb = load_image(im)
-        return (time.perf_counter() - t0) * 1000, rgb
+        return (time.perf_counter() - t0) * 1000, rgb, t0
+
+    def close(self) -> None:
+        pass
 
 
 class _VideoFrames:
-    """A video decoded frame by frame; at its end it starts again within the same stream, like a cut in a
+    """A video decoded on a reader thread, as `edgepose run` reads it (the next frame is decoded while the
+    pipeline works on this one); at its end it starts again within the same stream, like a cut in a
     camera feed: the pipeline keeps its tracks and finds the person again by its own fallback."""
 
     def __init__(self, path: Path):
@@ -104,22 +110,26 @@ class _VideoFrames:
         self._open()
 
     def _open(self) -> None:
-        self.source = VideoSource.open_file(self.path)
-        self.fps = self.source.fps
-        self._it = self.source.frames()
+        source = VideoSource.open_file(self.path)
+        self.fps = source.fps
+        self._reader = FrameReader(source)
+        self._it = iter(self._reader)
 
-    def next(self) -> tuple[float | None, np.ndarray]:
-        """(decode ms, frame); None instead of a time for the first frame after a replay, which pays the
-        decoder's start-up: that frame still goes through the pipeline (tracking sees the cut) untimed."""
-        t0 = time.perf_counter()
+    def next(self) -> tuple[float | None, np.ndarray, float]:
+        """(decode ms, frame, when it was decoded); None instead of a time for the first frame after a
+        replay, which pays the decoder's start-up: that frame still goes through the pipeline (tracking
+        sees the cut) untimed."""
         try:
-            _, _, rgb = next(self._it)
+            frame = next(self._it)
         except StopIteration:
             self.wraps += 1
             self._open()
-            _, _, rgb = next(self._it)
-            return None, rgb
-        return (time.perf_counter() - t0) * 1000, rgb
+            frame = next(self._it)
+            return None, frame.rgb, frame.captured
+        return frame.decode_ms, frame.rgb, frame.captured
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 def generated_frame() -> bytes:
@@ -192,16 +202,18 @@ class _Config:
 
     def frame(self) -> bool:
         """One whole frame, its stage times appended to the samples; False when it was not timed."""
-        decode_ms, rgb = self.frames.next()
+        decode_ms, rgb, captured = self.frames.next()
         t0 = time.perf_counter()
         if self.stills:
             result = self.est.estimate_frame(rgb)
         else:
             self.stream_ms += 1000.0 / self.frames.fps
             result = self.est.estimate_video_frame(rgb, self.stream_ms)
+        done = time.perf_counter()
         if decode_ms is None:
             return False
-        total = decode_ms + (time.perf_counter() - t0) * 1000
+        total = decode_ms + (done - t0) * 1000
+        self.samples["latency"].append((done - captured) * 1000)
         t = result.timings
         for stage, ms in zip(STAGES, (decode_ms, t.preprocess, t.inference, t.postprocess, t.tracking)):
             self.samples[stage].append(ms)
@@ -218,15 +230,20 @@ class _Config:
 def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames) -> _Config:
     frames = make_frames()  # the decoder's buffers are the input's cost, not the model's
     rss0 = rss_mb()
-    est = PoseEstimator.create_from_options(
-        PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend, threads=threads)
-    )
+    try:
+        est = PoseEstimator.create_from_options(
+            PoseEstimatorOptions(model=model, mode=opts.mode, backend=backend, threads=threads)
+        )
+    except BaseException:
+        frames.close()
+        raise
     cfg = _Config(model, backend, threads, est, frames, opts.stills)
-    cfg.samples = {k: [] for k in ("invoke", "pipeline", *STAGES)}
+    cfg.samples = {k: [] for k in ("invoke", "pipeline", "latency", *STAGES)}
     try:
         _capture_invoke_input(cfg, opts.warmup)
     except BaseException:
         est.close()
+        frames.close()
         raise
     for k in cfg.samples:
         cfg.samples[k].clear()
@@ -317,6 +334,7 @@ def run_bench(
     finally:
         for cfg in opened:
             cfg.est.close()
+            cfg.frames.close()
     document = {
         "schema": SCHEMA,
         "run_id": uuid.uuid4().hex,
@@ -380,6 +398,8 @@ def _result(cfg: _Config) -> dict:
         "pipeline_ms": pipeline,
         "stages_ms": {s: summarize(cfg.samples[s]) for s in STAGES},
         "fps": round(1000.0 / pipeline["mean"], 2) if pipeline["mean"] > 0 else 0.0,
+        "latency_ms": summarize(cfg.samples["latency"]),
+        "throughput_fps": round(pipeline["n"] / cfg.wall_s, 2) if cfg.wall_s > 0 else 0.0,
         "cpu_util": round(cfg.cpu_s / cfg.wall_s, 3) if cfg.wall_s > 0 else 0.0,
         "peak_rss_mb": peak_rss_mb(),
         "model_rss_mb": cfg.model_rss_mb,

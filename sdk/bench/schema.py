@@ -132,6 +132,12 @@ RESULT_SCHEMA = {
             "properties": {s: LATENCY_SCHEMA for s in STAGES},
         },
         "fps": _number,  # 1000 / mean pipeline ms
+        # A frame's capture (a video's decoded frame, a still's arrival) to its poses. A video is decoded on
+        # a reader thread while the pipeline runs, as `edgepose run` does, so throughput_fps (timed frames /
+        # wall time) can exceed fps; a video file is read ahead, so its frames also wait in the queue.
+        # Absent from runs stored before they were measured.
+        "latency_ms": LATENCY_SCHEMA,
+        "throughput_fps": _number,
         "cpu_util": _number,  # process CPU time / wall time over the timed frames; 2.0 = two cores busy
         # All configurations of a run are loaded together (timed interleaved): peak_rss_mb is the process's
         # high-water mark for the whole run, the same in every result; model_rss_mb is this configuration's

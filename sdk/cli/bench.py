@@ -198,8 +198,10 @@ def _print_tables(result: BenchRun, console: Console) -> None:
         "p90",
         "p99",
         "fps",
+        "stream fps",
+        "latency",
         "cpu",
-        "model RSS MB",
+        "RSS MB",
         "speedup",
     ):
         table.add_column(col, justify="left" if col in ("model", "prec.", "backend") else "right")
@@ -224,6 +226,8 @@ def _print_tables(result: BenchRun, console: Console) -> None:
             _ms(r["pipeline_ms"], "p90"),
             _ms(r["pipeline_ms"], "p99"),
             f"{r['fps']:.1f}",
+            f"{r['throughput_fps']:.1f}" if "throughput_fps" in r else "-",
+            _ms(r["latency_ms"]) if "latency_ms" in r else "-",
             f"{r['cpu_util']:.2f}",
             f"{r['model_rss_mb']:.0f}",
             f"{base[(r['model'], r['backend'])] / p50:.2f}x" if p50 > 0 else "-",

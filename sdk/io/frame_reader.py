@@ -1,9 +1,11 @@
 """Decoding overlapped with inference: a video source read on a thread of its own, through a bounded queue.
 
 OpenCV's decoder and the inference runtime both release the GIL, so the next frame is decoded while the
-interpreter works on this one, and a frame's poses are ready about one pipeline time after its capture
-instead of decode + pipeline. The queue is short on purpose: it holds at most `depth` decoded frames, so a
-slow consumer costs a bounded amount of memory, and a camera's frames stay fresh.
+interpreter works on this one: the frame rate is set by the slower of the two instead of their sum. The
+queue is short on purpose: it holds at most `depth` decoded frames (1 by default), so a slow consumer costs
+a bounded amount of memory, and a camera's frames stay fresh. A file is read ahead, so its frames wait in
+the queue: a file's capture-to-pose latency is about two pipeline times, a camera's (the oldest frame
+dropped) one to two.
 
 - A file is never dropped: the reader waits for room, and frames come out in order.
 - A camera (a live source) drops its oldest queued frame when a new one arrives and the queue is full:
@@ -31,12 +33,14 @@ _POLL_S = 0.1
 
 @dataclass(frozen=True)
 class CapturedFrame:
-    """One decoded frame and when it was captured (time.perf_counter(), seconds): the start of its latency."""
+    """One decoded frame, when it was captured (time.perf_counter(), seconds: the start of its latency), and
+    the milliseconds its decoding took."""
 
     index: int
     t_ms: float
     rgb: np.ndarray
     captured: float
+    decode_ms: float
 
 
 class FrameReader:
@@ -44,12 +48,18 @@ class FrameReader:
     call `close()` (iterating to the end closes it too)."""
 
     def __init__(
-        self, source: VideoSource, max_frames: int | None = None, depth: int = 2, drop_oldest: bool | None = None
+        self,
+        source: VideoSource,
+        max_frames: int | None = None,
+        depth: int = 1,
+        drop_oldest: bool | None = None,
     ):
-        if depth < 1:
-            raise ValueError("depth must be >= 1")
+        """`depth`: decoded frames queued at most. One is enough to overlap decoding with inference, and
+        every frame queued adds a pipeline time to the latency of the frames behind it."""
         self.source = source
         self.drop_oldest = source.live if drop_oldest is None else drop_oldest
+        if depth < 1:
+            raise ValueError("depth must be >= 1")
         self.dropped = 0
         self._max_frames = max_frames
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -100,10 +110,16 @@ class FrameReader:
     def _decode(self) -> None:
         frames = self.source.frames(self._max_frames)
         try:
-            for index, t_ms, rgb in frames:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    index, t_ms, rgb = next(frames)
+                except StopIteration:
+                    break
                 if self._stop.is_set():
                     return
-                self._put(CapturedFrame(index, t_ms, rgb, time.perf_counter()))
+                now = time.perf_counter()
+                self._put(CapturedFrame(index, t_ms, rgb, now, (now - t0) * 1000.0))
             self._put(_END)
         except BaseException as e:  # handed to the consumer, who raises it in its own thread
             self._put(e)
