@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bench.schema import STAGES
@@ -21,6 +18,8 @@ from edgepose.errors import EdgeposeError
 from edgepose.io.atomic import atomic_output, check_output_path
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from edgepose.bench.runner import BenchRun
 
 bench_app = typer.Typer(
@@ -66,6 +65,8 @@ def bench(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Time models on this device: raw invoke and the whole pipeline per stage, with the device's state."""
+    from rich.console import Console
+
     if ctx.invoked_subcommand is not None:
         return
     backends = _split(backend) or ["auto"]
@@ -175,6 +176,9 @@ def _ms(stats: dict, key: str = "p50") -> str:
 
 
 def _print_tables(result: BenchRun, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     doc = result.document
     dev, inp, results = doc["device"], doc["input"], doc["results"]
     where = dev["board"] or f"{dev['cpu']} x{dev['cores']}"

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from edgepose.bench.db import ResultsDB
 
 _DB_HELP = "Results database (default: $EDGEPOSE_BENCH_DB, else bench.sqlite in the user data dir)."
@@ -37,6 +36,8 @@ def compare_command(
     plot: Path | None = typer.Option(None, "--plot", metavar="OUT.png", help="Also draw the latencies as a PNG."),
 ) -> None:
     """Compare stored results across devices, models, precisions and threads."""
+    from rich.console import Console
+
     _refuse_directories(plot)
     with _open_existing(db) as rdb:
         rows = _matching(rdb, model, device, all_)
@@ -156,6 +157,9 @@ def _is_sqlite(path: Path) -> bool:
 
 
 def _table(rows: list[dict], history: bool) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     title = f"edgepose bench: {len(rows)} results" + (" (history)" if history else " (newest per configuration)")
     table = Table(title=title, caption="ms per frame; invoke = the model alone, pipeline = decode to poses")
     for name in ("device", "hardware", "model", "precision", "backend", "threads", "input"):

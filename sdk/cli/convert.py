@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from edgepose.cli.common import fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def convert_command(
@@ -33,6 +35,8 @@ def convert_command(
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
 ) -> None:
     """Convert a pose model for the edge, then prove on real images how close it stays to its source."""
+    from rich.console import Console
+
     try:
         from edgepose.converters.convert import ConvertOptions
         from edgepose.converters.convert import convert as run_conversion
@@ -72,6 +76,8 @@ def convert_command(
 
 
 def _print_report(r, console: Console) -> None:
+    from rich.table import Table
+
     if r.keypoints_compared == 0 and "parity" in r.extra:  # structural parity only (PoseNet's decoder cut)
         console.print(
             f"parity: {r.extra['parity']}; {r.inputs} runtime inputs run; "

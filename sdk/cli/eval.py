@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
@@ -25,6 +23,8 @@ from edgepose.io.atomic import atomic_output, check_output_path
 from edgepose.models.families import MODES
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from edgepose.estimator import PoseEstimatorOptions
 
 # COCO AP ranks predictions by score, so a low-scoring pose can only add recall at the tail of the
@@ -54,6 +54,8 @@ def eval_command(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """COCO keypoint accuracy (AP, AP50, AP75, AR, mean OKS) of a model on annotated photos."""
+    from rich.console import Console
+
     if backend not in BACKENDS:
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if mode not in MODES:
@@ -102,6 +104,8 @@ def eval_command(
 
 
 def _print_table(result: Any, console: Console) -> None:
+    from rich.table import Table
+
     from edgepose.eval.coco import CompareResult
 
     runs = [result.model, result.compare] if isinstance(result, CompareResult) else [result]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from edgepose.assets import sha256_of
 from edgepose.assets.integrity import check_content
@@ -21,6 +19,9 @@ models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 @models_app.command("list")
 def models_list() -> None:
     """Every registry entry, and whether its file is present here."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="edgepose models")
     table.add_column("name", no_wrap=True)
     for col in ("task", "input", "precision", "present", "sha256"):
@@ -44,6 +45,8 @@ def models_list() -> None:
 @models_app.command("info")
 def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/.onnx path.")) -> None:
     """A model file's SHA-256 (to pin: `run --model-sha256`), where it was found, and its metadata."""
+    from rich.console import Console
+
     try:
         resolved = resolve_model(model, download=False)
         path = resolved.path
