@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from edgepose.geometry import Roi
+from edgepose.pillow_bilinear import affine_bilinear
 
 Sampling = Literal["half-pixel", "corners"]
 SAMPLINGS: tuple[str, ...] = ("half-pixel", "corners")
@@ -83,7 +84,11 @@ class RoiResampler:
             out[...] = 0
             return out
         c, f = c - x0, f - y0
-        src = Image.fromarray(region)
+        # Without rotation or a pre-shrink (MoveNet's letterbox and torso crop, the detector's tiles): the
+        # same bits as Pillow's transform below, about twice as fast (edgepose.pillow_bilinear).
+        if factor == 1 and affine_bilinear(region, self.out_size, (a, b, c, d, e, f), out) is not None:
+            return out
+        src = Image.fromarray(np.ascontiguousarray(region))
         if factor > 1:
             src, (a, b, c, d, e, f) = _reduced(src, factor, (a, b, c, d, e, f))
         resampled = src.transform(
@@ -96,7 +101,7 @@ class RoiResampler:
 def _source_region(
     image: np.ndarray, coeffs: tuple[float, ...], ow: int, oh: int, margin: int
 ) -> tuple[np.ndarray | None, tuple[int, int]]:
-    """The part of the frame the output can read (its bounding box plus a margin), and its top-left.
+    """The part of the frame the output can read (its bounding box plus a margin, a view), and its top-left.
     Converting only that part for Pillow saves most of the copy for a small person in a large frame."""
     a, b, c, d, e, f = coeffs
     xs = [a * u + b * v + c for u in (0, ow) for v in (0, oh)]
@@ -106,7 +111,7 @@ def _source_region(
     y0, y1 = max(math.floor(min(ys)) - margin, 0), min(math.ceil(max(ys)) + margin, h)
     if x1 <= x0 or y1 <= y0:
         return None, (0, 0)
-    return np.ascontiguousarray(image[y0:y1, x0:x1]), (x0, y0)
+    return image[y0:y1, x0:x1], (x0, y0)
 
 
 def _preshrink_factor(step_x: float, step_y: float) -> int:

@@ -47,6 +47,7 @@ LEAVES = (
     "edgepose.geometry",
     "edgepose.image",
     "edgepose.resampling",
+    "edgepose.pillow_bilinear",
 )
 ALLOWED = {
     "edgepose.bindings": ("edgepose.errors", "edgepose.bindings"),
