@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgepose.errors import ImageError
 
-ImageInput = str | os.PathLike | Image.Image | np.ndarray
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported where a file is decoded or a PIL image handled, not on import: a video run whose
+# crops are all axis-aligned never needs it (~12 ms of start-up).
+ImageInput = Union[str, os.PathLike, "Image.Image", np.ndarray]
 
 # Larger images are refused before their pixels are decoded (decompression bombs). 100 MP covers
 # every phone camera; edge pipelines resize far below this anyway.
@@ -29,8 +35,10 @@ def load_image(image: ImageInput) -> np.ndarray:
     """Return an HxWx3 uint8 RGB array, EXIF orientation applied. Raises ImageError on anything else."""
     if isinstance(image, np.ndarray):
         return _from_array(image)
-    if isinstance(image, Image.Image):
+    if is_pil_image(image):
         return _from_pil(image, name="image")
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(image)
     if check_input_file(path, ImageError).st_size == 0:
         raise ImageError(f"{path}: empty file")
@@ -49,6 +57,12 @@ def load_image(image: ImageInput) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/ValueError.
         raise ImageError(f"{path}: corrupt or truncated image ({e})") from e
+
+
+def is_pil_image(obj: object) -> bool:
+    """Whether `obj` is a PIL image, without importing Pillow (an object can only be one once it is)."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(obj, pil.Image)
 
 
 def check_input_file(path: Path, error: type[Exception]) -> os.stat_result:
@@ -79,6 +93,8 @@ def _check_size(size: tuple[int, int], name: str) -> None:
 
 
 def _from_pil(im: Image.Image, name: str) -> np.ndarray:
+    from PIL import Image, ImageOps
+
     _check_size(im.size, name)
     im = ImageOps.exif_transpose(im)
     mode = im.mode

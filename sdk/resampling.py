@@ -34,13 +34,16 @@ such a still then gives the keypoints of a downscaled copy of itself.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from PIL import Image
 
 from edgepose.geometry import Roi
+from edgepose.image import is_pil_image
 from edgepose.pillow_bilinear import affine_bilinear
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Sampling = Literal["half-pixel", "corners"]
 SAMPLINGS: tuple[str, ...] = ("half-pixel", "corners")
@@ -68,7 +71,7 @@ class RoiResampler:
         """Resample `roi` of `image` (HxWx3 uint8 RGB, or a PIL image) into `out` (default: this
         resampler's own buffer) and return it."""
         out = self.buffer if out is None else out
-        if isinstance(image, Image.Image):
+        if is_pil_image(image):
             image = np.asarray(image.convert("RGB"))
         ow, oh = self.out_size
         a, b, c, d, e, f = roi.affine()
@@ -88,6 +91,8 @@ class RoiResampler:
         # same bits as Pillow's transform below, about twice as fast (edgepose.pillow_bilinear).
         if factor == 1 and affine_bilinear(region, self.out_size, (a, b, c, d, e, f), out) is not None:
             return out
+        from PIL import Image
+
         src = Image.fromarray(np.ascontiguousarray(region))
         if factor > 1:
             src, (a, b, c, d, e, f) = _reduced(src, factor, (a, b, c, d, e, f))

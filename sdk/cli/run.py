@@ -388,13 +388,17 @@ def _pil_format(path: Path) -> str:
 class _JsonSink:
     """JSON lines to stdout, or to a temporary file renamed onto `-o` at the end."""
 
-    def __init__(self, stream: IO[str]):
+    def __init__(self, stream: IO[str], live: bool = True):
         self.stream = stream
+        self.live = live
         self.lines = 0
 
     def write(self, line: str) -> None:
         self.stream.write(line)
-        self.stream.flush()
+        # Each line at once on stdout, for whoever reads the stream live; the `-o` temporary file is read
+        # by nobody before its rename, so it is written in the stream's own buffered blocks.
+        if self.live:
+            self.stream.flush()
         self.lines += 1
 
 
@@ -413,7 +417,7 @@ def _json_sink(output: Path | None) -> Iterator[_JsonSink]:
         if pending is not None:
             pending.discard()
         raise fail(str(output_error(output, e))) from None
-    sink = _JsonSink(f)
+    sink = _JsonSink(f, live=False)
     try:
         yield sink
         try:

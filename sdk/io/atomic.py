@@ -13,7 +13,6 @@ import contextlib
 import glob
 import os
 import re
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +45,8 @@ def _alive(pid: int) -> bool:
 
 
 def _host() -> str:
+    import socket  # only for the name of a temporary file: not worth its import on every start-up
+
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
