@@ -3,6 +3,7 @@ errors and early exits handled, the source always released."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -12,6 +13,7 @@ import pytest
 from edgepose.errors import VideoError
 from edgepose.io.frame_reader import FrameReader
 from edgepose.io.video import VideoSource
+from tests.conftest import DATA_DIR
 
 
 class FakeSource:
@@ -122,3 +124,32 @@ def test_the_real_video_gives_the_same_frames_through_the_thread(demo_video):
     assert [f.t_ms for f in threaded] == [t for _, t, _ in direct]
     assert all(np.array_equal(f.rgb, rgb) for f, (_, _, rgb) in zip(threaded, direct))
     assert all(a.captured <= b.captured for a, b in zip(threaded, threaded[1:]))
+
+
+def test_a_camera_run_reports_dropped_frames_and_never_a_file(monkeypatch, tmp_path, capsys):
+    # A "camera" whose frames arrive faster than inference (a video file read as a live source): the newest
+    # frame wins, each JSON line is a frame that was estimated, and the drop count is one line on stderr.
+    from edgepose.cli import main
+    from edgepose.io import video
+
+    squats = DATA_DIR / "fitness" / "pose_squats.mp4"
+
+    def fake_camera(index: int) -> VideoSource:
+        src = VideoSource.open_file(squats)
+        return VideoSource(f"camera:{index}", src.fps, None, src._cap, live=True)
+
+    monkeypatch.setattr(video.VideoSource, "open_camera", staticmethod(fake_camera))
+    out = tmp_path / "cam.jsonl"
+    for argv, name in ((["--camera", "0"], "camera:0"), ([str(squats)], str(squats))):
+        monkeypatch.setattr("sys.argv", ["edgepose", "run", *argv, "-o", str(out)])
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        assert exit_.value.code == 0
+        frames = [json.loads(line)["frame"] for line in out.read_text().splitlines()]
+        err = capsys.readouterr().err
+        if name == "camera:0":
+            dropped = int(err.split("edgepose: camera:0: ")[1].split(" frame(s) dropped")[0])
+            assert dropped > 0 and len(frames) + dropped == 65  # every frame estimated or counted
+            assert frames == sorted(frames) and frames[-1] == 64  # in order; the newest is never lost
+        else:
+            assert frames == list(range(65)) and "dropped" not in err  # a file: every frame, in order
