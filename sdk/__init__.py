@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # Loaded on first use (PEP 562), so that `import edgepose` and the command line's start-up (`edgepose
-# --help`, a command that fails on its arguments) do not pay for the pipelines, tracking and drawing.
+# --help`, a mistyped option) do not pay for the pipelines, tracking and drawing.
 _LAZY = {
     "PoseEstimator": "edgepose.estimator",
     "PoseEstimatorOptions": "edgepose.estimator",

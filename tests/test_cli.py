@@ -217,3 +217,20 @@ def test_models_list_names_every_model_and_which_are_present(cli, model_dir):
         assert rows[name][4] == expected, rows[name]
     assert rows["movenet-lightning-int8"][4] == "yes" and rows["movenet-lightning-int8-edgetpu"][4] == "yes"
     assert f"searched (EDGEPOSE_MODEL_DIR): {model_dir}" in res.stdout
+
+
+def test_the_lazy_stderr_console_agrees_with_rich_about_terminals(monkeypatch):
+    # The console is made only when needed; whether stderr counts as a terminal (progress bars, colour)
+    # must still be rich's answer, FORCE_COLOR and TTY_COMPATIBLE included.
+    import sys as _sys
+
+    from rich.console import Console
+
+    from edgepose.cli.common import _StderrConsole
+
+    for env in ({"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}, {"TTY_COMPATIBLE": "0"}, {}):
+        for k in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert _StderrConsole().is_terminal == Console(file=_sys.stderr).is_terminal, env

@@ -153,3 +153,25 @@ def test_a_camera_run_reports_dropped_frames_and_never_a_file(monkeypatch, tmp_p
             assert frames == sorted(frames) and frames[-1] == 64  # in order; the newest is never lost
         else:
             assert frames == list(range(65)) and "dropped" not in err  # a file: every frame, in order
+
+
+def test_a_reader_closed_from_another_thread_ends_the_loop():
+    src = FakeSource(10_000, live=True, period_s=0.05)  # a slow camera: the consumer mostly waits
+    reader = FrameReader(src)
+    threading.Timer(0.2, reader.close).start()
+    t0 = time.perf_counter()
+    seen = [frame.index for frame in reader]
+    assert time.perf_counter() - t0 < 2.0 and len(seen) < 20
+    assert src.released.is_set()
+    assert list(reader) == []  # iterating a closed reader ends at once
+
+
+def test_a_source_that_fails_to_start_reaches_the_consumer():
+    class Broken(FakeSource):
+        def frames(self, max_frames=None):
+            raise VideoError("fake: cannot start decoding")
+
+    src = Broken(5)
+    with pytest.raises(VideoError, match="cannot start"):
+        list(FrameReader(src))
+    assert src.released.is_set()

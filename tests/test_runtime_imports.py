@@ -50,7 +50,7 @@ def test_cli_start_up_loads_neither_the_pipelines_nor_optional_modules():
     # What `edgepose --help` and every command pay before they start: no estimator, no tracking, no
     # progress bar or results database.
     code = "import edgepose.cli"
-    heavy = OPTIONAL + ("sqlite3", "pydantic")
+    heavy = OPTIONAL + ("sqlite3", "pydantic", "PIL", "rich")
     assert _loaded(code, heavy) == []
     inner = _loaded(code, ("edgepose",))
     layers = {m.split(".")[1] for m in inner if m.count(".") >= 1}
@@ -73,3 +73,20 @@ def test_a_single_person_video_run_loads_no_scipy(tmp_path, demo_video):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
     assert len(out.read_text().splitlines()) == 5
+
+
+def test_help_loads_neither_the_pipelines_nor_pillow():
+    # `edgepose --help` itself: typer renders it with rich, and nothing else is loaded for it.
+    code = (
+        "import atexit\n"
+        "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('scipy', 'cv2', 'PIL', 'sqlite3', 'pydantic', 'onnxruntime') or m.startswith(('edgepose.estimator', "
+        "'edgepose.pipelines', 'edgepose.tracking', 'edgepose.eval', 'rich.progress'))))))\n"
+        "from edgepose.cli import main\n"
+        "sys.argv = ['edgepose', '--help']\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", "import json, sys\n" + code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Usage" in r.stdout
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []

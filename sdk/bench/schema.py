@@ -133,9 +133,9 @@ RESULT_SCHEMA = {
         },
         "fps": _number,  # 1000 / mean pipeline ms
         # A frame's capture (a video's decoded frame, a still's arrival) to its poses. A video is decoded on
-        # a reader thread while the pipeline runs, as `edgepose run` does, so throughput_fps (timed frames /
-        # wall time) can exceed fps; a video file is read ahead, so its frames also wait in the queue.
-        # Absent from runs stored before they were measured.
+        # a reader thread while the pipeline runs, as `edgepose run` does, so throughput_fps (1000 / the mean
+        # time from one frame's poses to the next's) can exceed fps; a video file is read ahead, so its
+        # frames also wait in the queue. Absent from runs stored before they were measured.
         "latency_ms": LATENCY_SCHEMA,
         "throughput_fps": _number,
         "cpu_util": _number,  # process CPU time / wall time over the timed frames; 2.0 = two cores busy

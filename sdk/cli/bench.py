@@ -205,7 +205,7 @@ def _print_tables(result: BenchRun, console: Console) -> None:
         "stream fps",
         "latency",
         "cpu",
-        "RSS MB",
+        "model RSS",
         "speedup",
     ):
         table.add_column(col, justify="left" if col in ("model", "prec.", "backend") else "right")

@@ -11,8 +11,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-# Environment variables with which rich treats a pipe as a terminal.
-_RICH_TERMINAL_ENV = ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+# Environment variables with which rich may treat a pipe as a terminal (rich's Console.is_terminal reads
+# FORCE_COLOR and TTY_COMPATIBLE): with any of them set, rich decides.
+_RICH_TERMINAL_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 
 class _StderrConsole:
@@ -44,7 +45,7 @@ def _maybe_terminal() -> bool:
         tty = sys.stderr is not None and sys.stderr.isatty()
     except ValueError:  # closed
         tty = False
-    return tty or any(os.environ.get(k) for k in _RICH_TERMINAL_ENV)
+    return tty or any(k in os.environ for k in _RICH_TERMINAL_ENV)
 
 
 stderr = _StderrConsole()

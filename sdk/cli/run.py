@@ -284,9 +284,12 @@ class _Runner:
         source_name = str(path) if path is not None else f"camera:{camera}"
         writer: VideoWriter | None = None
         reader: FrameReader | None = None
+        meter = _Meter()
         task = None
         try:
             src = VideoSource.open_file(path) if path is not None else VideoSource.open_camera(camera or 0)
+            # Made at once: closing it releases the source on every way out, a Ctrl-C included.
+            reader = FrameReader(src, self.max_frames)
             target = self.overlays.target(path)
             writer = VideoWriter(target, src.fps) if target is not None else None
             if self.progress is not None:
@@ -300,8 +303,6 @@ class _Runner:
             draw = None
             if writer is not None:
                 from edgepose.io.drawing import draw_poses as draw
-            reader = FrameReader(src, self.max_frames)
-            meter = _Meter()
             for frame in reader:
                 result = self.est.estimate_video_frame(frame.rgb, frame.t_ms)
                 meter.add(frame.captured)
@@ -313,13 +314,6 @@ class _Runner:
                     self.progress.update(task, advance=1, rate=meter.describe(reader.dropped))
             if writer is not None:
                 writer.close()
-            if reader.dropped:
-                stderr.print(
-                    f"edgepose: {source_name}: {reader.dropped} frame(s) dropped: inference was slower than the "
-                    f"camera, so the newest frame was used ({meter.describe(reader.dropped)})",
-                    markup=False,
-                    soft_wrap=True,
-                )
             if src.shortfall is not None:
                 self._partial(source_name, *src.shortfall)
         except EdgeposeError as e:
@@ -331,6 +325,14 @@ class _Runner:
         finally:
             if reader is not None:
                 reader.close()
+                # Also when a camera run ends with Ctrl-C, the usual way.
+                if reader.dropped:
+                    stderr.print(
+                        f"edgepose: {source_name}: {reader.dropped} frame(s) dropped: inference was slower than "
+                        f"the camera, so the newest frame was used ({meter.describe(reader.dropped)})",
+                        markup=False,
+                        soft_wrap=True,
+                    )
             if writer is not None:
                 writer.abort()  # removes the partial file unless close() already renamed it
             if task is not None:

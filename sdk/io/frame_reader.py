@@ -74,12 +74,26 @@ class FrameReader:
         self.close()
 
     def __iter__(self) -> Iterator[CapturedFrame]:
+        if self._stop.is_set():  # closed, or iterated to its end before
+            return
         if not self._started:
             self._started = True
             self._thread.start()
         try:
             while True:
-                item = self._queue.get()
+                # With a timeout, so that a reader closed from another thread, or a thread that ended
+                # without a word, never leaves the consumer waiting.
+                try:
+                    item = self._queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    if self._thread.is_alive():
+                        continue
+                    try:  # the thread may have put its last items after the timeout
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        return
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
@@ -88,14 +102,17 @@ class FrameReader:
         finally:
             self.close()
 
-    def close(self) -> None:
-        """Stop decoding and wait for the thread (it releases the source)."""
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop decoding and wait for the thread, which releases the source. A read that hangs (an
+        unplugged camera can block for seconds) is waited for at most `timeout_s`; the daemon thread
+        then releases the source when the read returns."""
         self._stop.set()
         if not self._started:
             self.source.release()
             return
+        deadline = time.perf_counter() + timeout_s
         # Make room for a put the thread may be blocked in, until it sees the stop.
-        while self._thread.is_alive():
+        while self._thread.is_alive() and time.perf_counter() < deadline:
             self._drain()
             self._thread.join(_POLL_S)
         self._drain()
@@ -108,9 +125,10 @@ class FrameReader:
             pass
 
     def _decode(self) -> None:
-        frames = self.source.frames(self._max_frames)
+        frames = None
         try:
-            while True:
+            frames = self.source.frames(self._max_frames)
+            while not self._stop.is_set():
                 t0 = time.perf_counter()
                 try:
                     index, t_ms, rgb = next(frames)
@@ -124,7 +142,9 @@ class FrameReader:
         except BaseException as e:  # handed to the consumer, who raises it in its own thread
             self._put(e)
         finally:
-            frames.close()  # releases the capture when stopped early
+            if frames is not None:
+                frames.close()  # releases the capture when stopped early
+            self.source.release()  # also when stopped before the first read (an unstarted generator)
 
     def _put(self, item: object) -> None:
         if self.drop_oldest and item is not _END and not isinstance(item, BaseException):

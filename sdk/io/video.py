@@ -23,6 +23,10 @@ def _cv2():
     # edgepose says what went wrong itself (see VideoSource.shortfall). Read when OpenCV first opens a
     # video, so it works even where cv2 was imported earlier; set it yourself to see FFmpeg's lines.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    # OpenCV's own warnings (a camera's select() timeout, a container's guessed frame count) likewise;
+    # read when cv2 is first imported. Reads are not wrapped in an fd-2 redirect: from the decoding
+    # thread it would hide the main thread's messages.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         import cv2
     except ImportError as e:
