@@ -61,6 +61,8 @@ ALLOWED = {
     "edgepose.models": (*LEAVES, "edgepose.bindings", "edgepose.assets", "edgepose.models"),
     "edgepose.pipelines": (*LEAVES, "edgepose.bindings", "edgepose.assets", "edgepose.models", "edgepose.pipelines"),
     "edgepose.tracking": (*LEAVES, "edgepose.models.base", "edgepose.tracking"),
+    # On top of the pose stream: poses in, angles and reps out; no model, no pipeline.
+    "edgepose.fitness": (*LEAVES, "edgepose.fitness"),
 }
 
 

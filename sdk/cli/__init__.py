@@ -1,4 +1,4 @@
-"""The `edgepose` command line: one module per command (run, convert, models, bench, eval)."""
+"""The `edgepose` command line: one module per command (run, convert, models, bench, eval, reps)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from edgepose.cli.common import stderr
 from edgepose.cli.convert import convert_command
 from edgepose.cli.eval import eval_command
 from edgepose.cli.models import models_app
+from edgepose.cli.reps import reps_command
 from edgepose.cli.run import run_command
 from edgepose.errors import EdgeposeError
 
@@ -24,6 +25,7 @@ app.command("convert")(convert_command)
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
+app.command("reps")(reps_command)
 
 
 # typer re-exports BadParameter but not its base; found this way it works with click and typer's own copy.

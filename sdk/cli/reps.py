@@ -1,0 +1,154 @@
+"""`edgepose reps`: count an exercise's repetitions in a video or on a camera, with per-rep form metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from edgepose.assets.registry import DEFAULT_MODEL
+from edgepose.bindings import BACKENDS
+from edgepose.cli.common import fail, stderr
+from edgepose.errors import EdgeposeError
+from edgepose.io.atomic import atomic_output, check_output_path
+from edgepose.io.video import VideoSource, is_video_file
+
+
+def reps_command(
+    source: Path | None = typer.Argument(None, help="A video file (or use --camera).", readable=False),
+    exercise: str | None = typer.Option(None, "--exercise", "-e", help="Exercise name (see --list)."),
+    camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Single-person model (name or file)."),
+    backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
+    threads: int | None = typer.Option(None, "--threads", help="Inference threads (default: automatic)."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the summary as JSON here ('-': stdout)."),
+    exercises_file: Path | None = typer.Option(
+        None, "--exercises-file", help="Your own exercises (JSON or TOML), added to the catalogue."
+    ),
+    list_: bool = typer.Option(False, "--list", help="Show the exercise catalogue and exit."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after N frames."),
+) -> None:
+    """Count repetitions of an exercise: joint angles from the poses, a two-threshold counter, form metrics."""
+    from edgepose.fitness import CATALOGUE, get_exercise, load_exercises
+
+    try:
+        extra = load_exercises(exercises_file) if exercises_file is not None else {}
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+    if list_:
+        _print_catalogue({**CATALOGUE, **extra})
+        return
+    if exercise is None:
+        raise fail(f"give --exercise NAME; one of: {', '.join(sorted({**CATALOGUE, **extra}))}")
+    try:
+        chosen = get_exercise(exercise, extra)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+    if backend not in BACKENDS:
+        raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if (source is None) == (camera is None):
+        raise fail("give one video file or --camera N")
+    if source is not None and not is_video_file(source):
+        raise fail(f"{source}: reps need a video (a photo has no repetitions)")
+    if json_out not in (None, "-"):
+        try:
+            check_output_path(Path(json_out))
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
+
+    from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
+
+    try:
+        src = VideoSource.open_file(source) if source is not None else VideoSource.open_camera(camera or 0)
+        options = PoseEstimatorOptions(model=model, mode="single", backend=backend, threads=threads)
+        with PoseEstimator.create_from_options(options) as estimator:
+            summary = count_reps(estimator, src, chosen, max_frames)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+
+    document = json.dumps(summary, indent=2) + "\n"
+    if json_out == "-":
+        sys.stdout.write(document)
+    else:
+        if json_out is not None:
+            try:
+                with atomic_output(Path(json_out)) as tmp:
+                    tmp.write_text(document, encoding="utf-8")
+            except EdgeposeError as e:
+                raise fail(str(e)) from None
+        typer.echo(_one_line(summary))
+    for warning in summary["warnings"]:
+        stderr.print(f"edgepose: warning: {warning}", markup=False, soft_wrap=True)
+
+
+def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None) -> dict:
+    """Run the stream through the estimator and the exercise's counter; the summary document."""
+    from edgepose.fitness import RepCounter, SideSelector
+    from edgepose.fitness.placement import PlacementCheck
+    from edgepose.io.frame_reader import FrameReader
+
+    selector, counter = SideSelector(exercise), RepCounter(exercise)
+    placement: PlacementCheck | None = None
+    frames = seen = 0
+    live = stderr.is_terminal
+    with FrameReader(src, max_frames) as reader:
+        for frame in reader:
+            result = estimator.estimate_video_frame(frame.rgb, frame.t_ms)
+            pose = result.poses[0] if result.poses else None
+            frames += 1
+            seen += pose is not None
+            if placement is None:
+                placement = PlacementCheck(exercise, result.width, result.height)
+            if counter.count == 0 and not counter.reps:  # the placement before the first movement
+                placement.add(pose)
+            reading = selector.read(pose)
+            counter.update(reading.angle.degrees if reading else None, frame.t_ms / 1000.0)
+            if live:
+                angle = f"{counter.angle:5.1f}" if counter.angle is not None else "  -  "
+                stderr.console.print(
+                    f"{exercise.name}: {counter.count} reps | angle {angle} | {counter.phase:<9}", end="\r"
+                )
+    if live:
+        stderr.console.print(" " * 60, end="\r")
+    s = counter.summary()
+    warnings = [w.message for w in placement.warnings()] if placement is not None else []
+    if seen == 0:
+        warnings = ["nobody was found in the video: 0 reps"]
+    elif counter.phase == "waiting":
+        warnings.append(f"the start position of {exercise.name} ({exercise.rest:g} degrees) was never held")
+    return {
+        "exercise": exercise.name,
+        "reps": s.count,
+        "partial_reps": s.partial_reps,
+        "mean_rom_deg": s.mean_rom_deg,
+        "mean_duration_s": s.mean_duration_s,
+        "mean_down_s": s.mean_down_s,
+        "mean_up_s": s.mean_up_s,
+        "rep_details": [r.to_dict() for r in s.reps],
+        "warnings": warnings,
+        "frames": frames,
+    }
+
+
+def _one_line(summary: dict) -> str:
+    line = f"{summary['exercise']}: {summary['reps']} reps"
+    if summary["partial_reps"]:
+        line += f" ({summary['partial_reps']} partial, not counted)"
+    if summary["mean_rom_deg"] is not None:
+        line += f"; range {summary['mean_rom_deg']:.0f} deg, {summary['mean_duration_s']:.1f} s a rep"
+        line += f" ({summary['mean_down_s']:.1f} s down, {summary['mean_up_s']:.1f} s up)"
+    return line
+
+
+def _print_catalogue(catalogue: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="edgepose exercises")
+    for col in ("name", "angle", "rest", "turn", "sides", "view", "what counts"):
+        table.add_column(col, justify="right" if col in ("rest", "turn") else "left")
+    for ex in sorted(catalogue.values(), key=lambda e: e.name):
+        table.add_row(ex.name, ex.angle, f"{ex.rest:g}", f"{ex.turn:g}", ex.sides, ex.view, ex.description)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
