@@ -115,3 +115,13 @@ def test_benchmarks_import_edgepose_and_common_only():
     for path in sources(REPO / "benchmarks"):
         local = {m.split(".")[0] for m in imports(path)} - {"edgepose", "common"}
         assert "tests" not in local and "conftest" not in local, (path.name, local)
+
+
+def test_every_runtime_package_is_installed():
+    # The package list in pyproject.toml is explicit: a new sdk/ package left out of it works in an
+    # editable install and is missing from every real one.
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"edgepose." + p.parent.relative_to(SDK).as_posix().replace("/", ".") for p in SDK.glob("*/__init__.py")}
+    assert on_disk <= listed, sorted(on_disk - listed)
