@@ -318,3 +318,24 @@ def test_placement_warnings_a_device_can_show():
         "turn sideways for push-ups",
     ]
     assert check_frame(None, SQUAT, 640, 480)[0].code == "nobody"
+
+
+def test_run_with_an_exercise_adds_angle_phase_and_reps_to_each_line(cli):
+    r = cli("run", SQUATS, "--exercise", "squat")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(lines) == 65
+    fitness = [line["fitness"] for line in lines]
+    assert {f["exercise"] for f in fitness} == {"squat"}
+    assert [f["reps"] for f in fitness][-1] == 2 and fitness[0]["phase"] == "waiting"
+    # The count goes up one at a time, each time the knees are back past the rest angle (150).
+    ups = [i for i in range(1, 65) if fitness[i]["reps"] == fitness[i - 1]["reps"] + 1]
+    assert len(ups) == 2 and all(fitness[i]["angle"] >= 150 for i in ups)
+    plain = cli("run", SQUATS, "--max-frames", "3")
+    assert all("fitness" not in json.loads(line) for line in plain.stdout.splitlines())  # as before
+    for args, message in (
+        (("--exercise", "squat", "--mode", "multi"), "use it with --mode single"),
+        (("--exercise", "burpee"), "unknown exercise 'burpee'"),
+    ):
+        r = cli("run", SQUATS, *args)
+        assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1

@@ -120,6 +120,10 @@ def run_command(
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Accept a video that stops decoding early (cut short, damaged): a warning."
     ),
+    exercise: str | None = typer.Option(
+        None, "--exercise", "-e", help="Add the exercise's angle, phase and reps to each line (see `reps --list`)."
+    ),
+    exercises_file: Path | None = typer.Option(None, "--exercises-file", help="Your own exercises (JSON or TOML)."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
@@ -131,6 +135,7 @@ def run_command(
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
+    fitness = _fitness(exercise, exercises_file, mode)
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
     from edgepose.options import validate
 
@@ -164,7 +169,7 @@ def run_command(
         raise fail(str(e)) from None
 
     with _json_sink(output) as sink:
-        runner = _Runner(estimator, sink, overlays, max_frames, allow_partial, batch)
+        runner = _Runner(estimator, sink, overlays, max_frames, allow_partial, batch, fitness)
         with _progress(n_sources) as progress:
             runner.progress = progress
             for path in batch.items:
@@ -241,8 +246,11 @@ class _Runner:
         max_frames: int | None,
         allow_partial: bool,
         batch: Batch,
+        fitness=None,
     ):
         self.est = estimator
+        self.fitness = fitness  # the exercise of --exercise, or None
+        self._counting = None  # (SideSelector, RepCounter) of the current input
         self.sink = sink
         self.overlays = overlays
         self.max_frames = max_frames
@@ -250,8 +258,27 @@ class _Runner:
         self.batch = batch
         self.progress: Progress | None = None
 
-    def _emit(self, result, source: str, frame: int) -> None:
-        self.sink.write(json.dumps(result.to_dict(source, frame, self.est.model_name)) + "\n")
+    def _emit(self, result, source: str, frame: int, t_s: float = 0.0) -> None:
+        doc = result.to_dict(source, frame, self.est.model_name)
+        if self._counting is not None:
+            selector, counter = self._counting
+            reading = selector.read(result.poses[0] if result.poses else None)
+            counter.update(reading.angle.degrees if reading else None, t_s)
+            doc["fitness"] = {
+                "exercise": self.fitness.name,
+                "phase": counter.phase,
+                # The smoothed angle the counter's phase comes from; None when not seen in this frame.
+                "angle": None if reading is None or counter.angle is None else round(counter.angle, 2),
+                "reps": counter.count,
+            }
+        self.sink.write(json.dumps(doc) + "\n")
+
+    def _start_counting(self) -> None:
+        """A fresh counter per input: each video (or photo) is its own session."""
+        if self.fitness is not None:
+            from edgepose.fitness import RepCounter, SideSelector
+
+            self._counting = (SideSelector(self.fitness), RepCounter(self.fitness))
 
     def run_path(self, path: Path) -> None:
         if is_video_file(path):
@@ -263,6 +290,7 @@ class _Runner:
         try:
             rgb = load_image(path)
             result = self.est.estimate_frame(rgb)
+            self._start_counting()
             target = self.overlays.target(path)
             if target is not None:
                 from edgepose.io.drawing import draw_poses
@@ -300,6 +328,7 @@ class _Runner:
                 )
                 task = self.progress.add_task(Path(source_name).name, total=total, rate="")
             self.est.reset()
+            self._start_counting()
             draw = None
             if writer is not None:
                 from edgepose.io.drawing import draw_poses as draw
@@ -309,7 +338,7 @@ class _Runner:
                 if writer is not None:
                     overlay = draw(frame.rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
                     writer.write(np.asarray(overlay))
-                self._emit(result, source_name, frame.index)
+                self._emit(result, source_name, frame.index, frame.t_ms / 1000.0)
                 if task is not None:
                     self.progress.update(task, advance=1, rate=meter.describe(reader.dropped))
             if writer is not None:
@@ -380,6 +409,23 @@ class _Meter:
         latency = 1000.0 * sorted(lat for _, lat in self._done)[len(self._done) // 2]
         text = f"{fps:.1f} fps, latency {latency:.0f} ms"
         return text + (f", {dropped} dropped" if dropped else "")
+
+
+def _fitness(exercise: str | None, exercises_file: Path | None, mode: str):
+    """The exercise `--exercise` names (single mode only: whose reps would it count in a crowd?)."""
+    if exercise is None:
+        if exercises_file is not None:
+            raise fail("--exercises-file needs --exercise NAME")
+        return None
+    if mode != "single":
+        raise fail("--exercise counts one person's reps: use it with --mode single")
+    from edgepose.fitness import get_exercise, load_exercises
+
+    try:
+        extra = load_exercises(exercises_file) if exercises_file is not None else {}
+        return get_exercise(exercise, extra)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
 
 
 def _pil_format(path: Path) -> str:
