@@ -85,11 +85,12 @@ def reps_command(
 
 def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None) -> dict:
     """Run the stream through the estimator and the exercise's counter; the summary document."""
-    from edgepose.fitness import RepCounter, SideSelector
+    from edgepose.fitness import PoseRepCounter
     from edgepose.fitness.placement import PlacementCheck
     from edgepose.io.frame_reader import FrameReader
 
-    selector, counter = SideSelector(exercise), RepCounter(exercise)
+    counting = PoseRepCounter(exercise)
+    counter = counting.counter
     placement: PlacementCheck | None = None
     frames = seen = 0
     live = stderr.is_terminal
@@ -103,8 +104,7 @@ def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None) ->
                 placement = PlacementCheck(exercise, result.width, result.height)
             if counter.count == 0 and not counter.reps:  # the placement before the first movement
                 placement.add(pose)
-            reading = selector.read(pose)
-            counter.update(reading.angle.degrees if reading else None, frame.t_ms / 1000.0)
+            counting.update(pose, frame.t_ms / 1000.0)
             if live:
                 angle = f"{counter.angle:5.1f}" if counter.angle is not None else "  -  "
                 stderr.console.print(

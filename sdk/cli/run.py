@@ -250,7 +250,7 @@ class _Runner:
     ):
         self.est = estimator
         self.fitness = fitness  # the exercise of --exercise, or None
-        self._counting = None  # (SideSelector, RepCounter) of the current input
+        self._counting = None  # the PoseRepCounter of the current input
         self.sink = sink
         self.overlays = overlays
         self.max_frames = max_frames
@@ -261,9 +261,8 @@ class _Runner:
     def _emit(self, result, source: str, frame: int, t_s: float = 0.0) -> None:
         doc = result.to_dict(source, frame, self.est.model_name)
         if self._counting is not None:
-            selector, counter = self._counting
-            reading = selector.read(result.poses[0] if result.poses else None)
-            counter.update(reading.angle.degrees if reading else None, t_s)
+            self._counting.update(result.poses[0] if result.poses else None, t_s)
+            reading, counter = self._counting.reading, self._counting.counter
             doc["fitness"] = {
                 "exercise": self.fitness.name,
                 "phase": counter.phase,
@@ -276,9 +275,9 @@ class _Runner:
     def _start_counting(self) -> None:
         """A fresh counter per input: each video (or photo) is its own session."""
         if self.fitness is not None:
-            from edgepose.fitness import RepCounter, SideSelector
+            from edgepose.fitness import PoseRepCounter
 
-            self._counting = (SideSelector(self.fitness), RepCounter(self.fitness))
+            self._counting = PoseRepCounter(self.fitness)
 
     def run_path(self, path: Path) -> None:
         if is_video_file(path):

@@ -3,7 +3,7 @@ counting with per-rep form metrics, and the exercise catalogue. No model of its 
 
 from edgepose.fitness.angles import ANGLE_NAMES, Angle, joint_angle, joint_angles
 from edgepose.fitness.exercises import CATALOGUE, Exercise, get_exercise, load_exercises
-from edgepose.fitness.reps import Rep, RepCounter, RepSummary
+from edgepose.fitness.reps import PoseRepCounter, Rep, RepCounter, RepSummary
 from edgepose.fitness.signal import Reading, SideSelector
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "CATALOGUE",
     "Angle",
     "Exercise",
+    "PoseRepCounter",
     "Reading",
     "Rep",
     "RepCounter",

@@ -19,6 +19,8 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from edgepose.fitness.exercises import Exercise
+from edgepose.fitness.signal import Reading, SideSelector
+from edgepose.results import Pose
 
 TAU_S = 0.1  # the smoothing's time constant, seconds
 # A movement away from rest and back that reached under this many degrees is noise, not a partial rep.
@@ -169,3 +171,18 @@ class RepCounter:
         if not partial:
             self.count += 1
         return rep
+
+
+class PoseRepCounter:
+    """An exercise counted on a pose stream: each pose's angle read by a SideSelector, fed to a RepCounter
+    (both kept as attributes for what they report)."""
+
+    def __init__(self, exercise: Exercise):
+        self.selector = SideSelector(exercise)
+        self.counter = RepCounter(exercise)
+        self.reading: Reading | None = None  # what the last pose showed (None: the angle was not seen)
+
+    def update(self, pose: Pose | None, t_s: float) -> Rep | None:
+        """One frame's pose (None: nobody); returns the rep (or partial rep) that ended in it, if any."""
+        self.reading = self.selector.read(pose)
+        return self.counter.update(self.reading.angle.degrees if self.reading else None, t_s)

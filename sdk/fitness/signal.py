@@ -63,7 +63,7 @@ class SideSelector:
             side = pick(seen, key=lambda s: seen[s].degrees)
             return Reading(seen[side], side)
         quality = {s: _quality(pose, f"{s}_{ex.angle}") for s in seen}
-        if ex.sides == "both" and len(seen) == 2 and _both_clear(seen, quality):
+        if ex.sides == "both" and len(seen) == 2 and _both_clear(quality):
             left, right = seen["left"], seen["right"]
             return Reading(Angle((left.degrees + right.degrees) / 2, min(left.confidence, right.confidence)), "both")
         side = self._facing(quality)
@@ -95,6 +95,6 @@ def _quality(pose: Pose, angle_name: str) -> tuple[float, float]:
     return min(a.score, v.score, b.score), length
 
 
-def _both_clear(seen: dict[str, Angle], quality: dict[str, tuple[float, float]]) -> bool:
+def _both_clear(quality: dict[str, tuple[float, float]]) -> bool:
     (sl, ll), (sr, lr) = quality["left"], quality["right"]
     return min(sl, sr) >= BOTH_SCORE and min(ll, lr) >= BOTH_LENGTH * max(ll, lr, 1e-6)
