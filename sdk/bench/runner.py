@@ -4,7 +4,8 @@ Every configuration is loaded first, then timed in interleaved rounds (config A,
 so a change of load on a shared machine, or a board warming up, hits all configurations alike and the
 ratios between them (a thread sweep, int8 vs fp16) stay honest. Each round times, per configuration,
 a block of raw backend invokes on a real preprocessed input captured from the pipeline, then a block of
-whole frames: decode -> preprocess -> inference -> postprocess -> tracking.
+whole frames: decode -> preprocess -> inference -> postprocess -> tracking, and with an exercise the fitness
+layer's rep counter, which a fitness device runs on every frame too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -33,6 +35,9 @@ from edgepose.image import is_image_file, load_image
 from edgepose.io.frame_reader import FrameReader
 from edgepose.io.video import VideoSource, is_video_file
 from edgepose.pipelines.build import model_family
+
+if TYPE_CHECKING:
+    from edgepose.fitness import Exercise, PoseRepCounter
 
 GENERATED_SIZE = (640, 480)
 _FORMAT_PRECISION = {
@@ -52,6 +57,9 @@ class BenchOptions:
     of each configuration this long (the raw invokes then take about as long again); with both,
     whichever ends first. stills: time each frame as a still
     photo (no tracking, MoveNet's two-pass refine) instead of as a stream with the carried crop.
+    exercise: also count this exercise's reps on every frame's first pose, timed as its own "fitness" time
+    and inside the whole frame's; extra_exercises: user exercises (`edgepose.fitness.load_exercises`)
+    added to the catalogue the name is looked up in.
     """
 
     models: list[str]
@@ -65,6 +73,8 @@ class BenchOptions:
     stills: bool = False
     label: str | None = None
     rounds: int = 5
+    exercise: str | None = None
+    extra_exercises: dict[str, Exercise] | None = None
 
 
 @dataclass
@@ -198,6 +208,7 @@ class _Config:
     est: PoseEstimator
     frames: object
     stills: bool
+    counter: PoseRepCounter | None = None  # the exercise's, fed every frame (warm-up and replays included)
     invoke_inputs: list[np.ndarray] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=dict)
     cpu_s: float = 0.0
@@ -225,6 +236,12 @@ class _Config:
             self.stream_ms += 1000.0 / self.frames.fps
             result = self.est.estimate_video_frame(rgb, self.stream_ms)
         done = time.perf_counter()
+        fitness_ms = None
+        if self.counter is not None:
+            # Part of the frame: a fitness app's answer is the rep count, not the poses.
+            self.counter.update(result.poses[0] if result.poses else None, self.stream_ms / 1000)
+            counted = time.perf_counter()
+            fitness_ms, done = (counted - done) * 1000, counted
         if decode_ms is None:
             self.last_done = None  # a replay's start-up is not part of the stream's pace
             return False
@@ -240,6 +257,8 @@ class _Config:
         t = result.timings
         for stage, ms in zip(STAGES, (decode_ms, t.preprocess, t.inference, t.postprocess, t.tracking)):
             self.samples[stage].append(ms)
+        if fitness_ms is not None:
+            self.samples["fitness"].append(fitness_ms)
         self.samples["pipeline"].append(total)
         self.poses += len(result.poses)
         return True
@@ -250,7 +269,9 @@ class _Config:
         self.samples["invoke"].append((time.perf_counter() - t0) * 1000)
 
 
-def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames) -> _Config:
+def _open_config(
+    model: str, backend: str, threads: int | None, opts: BenchOptions, make_frames, exercise: Exercise | None
+) -> _Config:
     frames = make_frames()  # the decoder's buffers are the input's cost, not the model's
     try:
         frames.start()
@@ -266,7 +287,11 @@ def _open_config(model: str, backend: str, threads: int | None, opts: BenchOptio
         frames.close()
         raise
     cfg = _Config(model, backend, threads, est, frames, opts.stills)
-    cfg.samples = {k: [] for k in ("invoke", "pipeline", "latency", "interval", *STAGES)}
+    if exercise is not None:
+        from edgepose.fitness import PoseRepCounter
+
+        cfg.counter = PoseRepCounter(exercise)  # before the warm-up, which then warms it up too
+    cfg.samples = {k: [] for k in ("invoke", "pipeline", "latency", "interval", "fitness", *STAGES)}
     try:
         _capture_invoke_input(cfg, opts.warmup)
     except BaseException:
@@ -320,6 +345,7 @@ def run_bench(
         raise EdgeposeError("--runs and --duration must be positive")
     if opts.warmup < 1:
         raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
+    exercise = _exercise(opts)
     input_record, make_frames = _describe_input(opts.input)
     notes = []
     if input_record["kind"] == "generated":
@@ -339,7 +365,7 @@ def run_bench(
                     if on_config:
                         on_config(name)
                     try:
-                        configs.append(_open_config(model, backend, threads, opts, make_frames))
+                        configs.append(_open_config(model, backend, threads, opts, make_frames, exercise))
                         opened.append(configs[-1])
                     except EdgeposeError as e:
                         failures.append(BenchFailure(name, str(e)))
@@ -377,6 +403,7 @@ def run_bench(
             "duration_s": opts.duration_s,
             "mode": opts.mode,
             "stills": opts.stills,
+            "exercise": opts.exercise,
         },
         "results": results,
     }
@@ -388,6 +415,18 @@ def run_bench(
             "runs untimed: a clip longer than --warmup + --runs times a plain stream"
         )
     return BenchRun(document, failures, notes)
+
+
+def _exercise(opts: BenchOptions) -> Exercise | None:
+    """The exercise to count, or None; refused before any model is loaded."""
+    if opts.exercise is None:
+        return None
+    if opts.stills:
+        raise EdgeposeError("--exercise counts reps over a stream of frames; it cannot be timed with --stills")
+    # Imported only here: a bench without an exercise does not load the fitness layer.
+    from edgepose.fitness import get_exercise
+
+    return get_exercise(opts.exercise, opts.extra_exercises)
 
 
 def _time_block(cfg: _Config, frames: int | None, budget_s: float) -> None:
@@ -428,6 +467,9 @@ def _result(cfg: _Config) -> dict:
         "stages_ms": {s: summarize(cfg.samples[s]) for s in STAGES},
         "fps": round(1000.0 / pipeline["mean"], 2) if pipeline["mean"] > 0 else 0.0,
         "latency_ms": summarize(cfg.samples["latency"]),
+        "exercise": cfg.counter.counter.exercise.name if cfg.counter is not None else None,
+        # The rep counter alone; it is also inside pipeline_ms and latency_ms.
+        "fitness_ms": summarize(cfg.samples["fitness"]) if cfg.counter is not None else None,
         "throughput_fps": _per_second(cfg.samples["interval"]),
         "cpu_util": round(cfg.cpu_s / cfg.wall_s, 3) if cfg.wall_s > 0 else 0.0,
         "peak_rss_mb": peak_rss_mb(),

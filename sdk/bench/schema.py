@@ -138,6 +138,11 @@ RESULT_SCHEMA = {
         # frames also wait in the queue. Absent from runs stored before they were measured.
         "latency_ms": LATENCY_SCHEMA,
         "throughput_fps": _number,
+        # `--exercise`: the exercise whose reps were counted on every frame's first pose, and the fitness
+        # layer's time per frame (its rep counter), also inside pipeline_ms and latency_ms. Not one of the
+        # STAGES (the DB's columns): null without an exercise, absent from runs stored before it existed.
+        "exercise": _nullable_string,
+        "fitness_ms": {"anyOf": [LATENCY_SCHEMA, {"type": "null"}]},
         "cpu_util": _number,  # process CPU time / wall time over the timed frames; 2.0 = two cores busy
         # All configurations of a run are loaded together (timed interleaved): peak_rss_mb is the process's
         # high-water mark for the whole run, the same in every result; model_rss_mb is this configuration's
@@ -190,6 +195,7 @@ RUN_SCHEMA = {
                 "duration_s": _nullable_number,
                 "mode": {"enum": ["single", "multi"]},
                 "stills": {"type": "boolean"},  # each frame as a still photo (no tracking) instead of a stream
+                "exercise": _nullable_string,  # --exercise (absent from runs stored before it existed)
             },
         },
         "results": {"type": "array", "items": RESULT_SCHEMA},

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from edgepose.bench.runner import BenchRun
+    from edgepose.fitness import Exercise
 
 bench_app = typer.Typer(
     help="Latency per device: the raw invoke and the whole pipeline per stage; a results DB to compare devices.",
@@ -59,6 +60,10 @@ def bench(
     input_: Path = typer.Option(None, "--input", help="Photo or video to time on (default: a generated frame)."),
     stills: bool = typer.Option(False, "--stills", help="Time each frame as a still photo, not as a stream."),
     label: str = typer.Option(None, "--label", help="Device name in the results (default: the hostname)."),
+    exercise: str = typer.Option(
+        None, "--exercise", "-e", help="Also count this exercise's reps per frame, timed as a 'fitness' stage."
+    ),
+    exercises_file: Path = typer.Option(None, "--exercises-file", help="Your own exercises (JSON or TOML)."),
     json_out: Path = typer.Option(None, "--json", help="Write the full result here (- for stdout)."),
     db: Path = typer.Option(None, "--db", help="Results DB (default: user data dir or $EDGEPOSE_BENCH_DB)."),
     no_db: bool = typer.Option(False, "--no-db", help="Do not store the result in a database."),
@@ -73,6 +78,7 @@ def bench(
     for b in backends:
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
+    extra = _exercises(exercise, exercises_file, stills)
     # Imported here, not at start-up: the runner loads the estimator and its pipelines.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -89,6 +95,8 @@ def bench(
         input=input_,
         stills=stills,
         label=label,
+        exercise=exercise,
+        extra_exercises=extra,
     )
     db_path = _check_outputs(json_out, db, store=not no_db)
     progress = Progress(
@@ -129,6 +137,25 @@ def bench(
     _print_tables(result, console)
     if result.failures:
         raise typer.Exit(1)
+
+
+def _exercises(exercise: str | None, exercises_file: Path | None, stills: bool) -> dict[str, Exercise] | None:
+    """Check --exercise before anything is loaded or created; returns the user's exercises, if any."""
+    if exercise is None:
+        if exercises_file is not None:
+            raise fail("--exercises-file needs --exercise NAME")
+        return None
+    if stills:
+        raise fail("--exercise counts reps over a stream of frames; it cannot be timed with --stills")
+    # Imported only with --exercise: the fitness layer is no part of the CLI's start-up.
+    from edgepose.fitness import get_exercise, load_exercises
+
+    try:
+        extra = load_exercises(exercises_file) if exercises_file is not None else None
+        get_exercise(exercise, extra)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+    return extra
 
 
 def _check_outputs(json_out: Path | None, db: Path | None, store: bool) -> Path | None:
@@ -183,6 +210,8 @@ def _print_tables(result: BenchRun, console: Console) -> None:
     dev, inp, results = doc["device"], doc["input"], doc["results"]
     where = dev["board"] or f"{dev['cpu']} x{dev['cores']}"
     how = "stills" if doc["settings"]["stills"] else "stream"
+    if doc["settings"].get("exercise"):
+        how += f" counting {doc['settings']['exercise']} reps"
     table = Table(
         title=escape(
             f"edgepose bench on {doc['label']} ({where}); {inp['kind']} {inp['width']}x"
@@ -242,8 +271,15 @@ def _print_tables(result: BenchRun, console: Console) -> None:
     stages.add_column("thr", justify="right")
     for stage in STAGES:
         stages.add_column(stage, justify="right")
+    # The rep counter takes hundredths of a millisecond: three decimals, or it would read 0.00.
+    fitness = any(r.get("fitness_ms") for r in results)
+    if fitness:
+        stages.add_column("fitness", justify="right")
     for r in results:
-        stages.add_row(escape(r["model"]), str(r["threads"]), *(_ms(r["stages_ms"][s]) for s in STAGES))
+        cells = [_ms(r["stages_ms"][s]) for s in STAGES]
+        if fitness:
+            cells.append(f"{r['fitness_ms']['p50']:.3f}" if r.get("fitness_ms") else "-")
+        stages.add_row(escape(r["model"]), str(r["threads"]), *cells)
     console.print(stages)
     temps = [r["thermal"] for r in results if r["thermal"]["before_c"] is not None]
     if temps:
