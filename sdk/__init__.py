@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from edgepose.errors import BackendError, EdgeposeError, ImageError, ModelError, VideoError
 from edgepose.keypoints import COCO17_KEYPOINTS
-from edgepose.results import FrameResult, Keypoint, Pose, Timings
+from edgepose.results import FrameResult, Keypoint, Pose, Timings, WorldKeypoint
 
 if TYPE_CHECKING:
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
@@ -53,5 +53,6 @@ __all__ = [
     "PoseEstimatorOptions",
     "Timings",
     "VideoError",
+    "WorldKeypoint",
     "draw_poses",
 ]

@@ -128,7 +128,7 @@ class PoseEstimator:
         with self._lock:
             out = self.pipeline.estimate(rgb, timings)
         timer = StageTimer(timings)
-        poses = self._poses([Tracked(None, p.keypoints, p.score, i) for i, p in enumerate(out.people)])
+        poses = self._poses([Tracked(None, p.keypoints, p.score, i, p.world) for i, p in enumerate(out.people)])
         timer.lap("postprocess")
         return self._frame(out, poses, w, h, timings)
 
@@ -175,7 +175,7 @@ class PoseEstimator:
         """Pose objects, best first, at most max_people; the pipeline's score is the pose score."""
         names, min_kp = self.keypoint_names, self.options.min_keypoint_score
         poses = [
-            make_pose(p.keypoints, names, min_kp, p.id, p.score)
+            make_pose(p.keypoints, names, min_kp, p.id, p.score, p.world)
             for p in people
             if p.score >= self.options.min_pose_score
         ]

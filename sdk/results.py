@@ -22,22 +22,43 @@ class Keypoint:
 
 
 @dataclass(frozen=True)
+class WorldKeypoint:
+    """One keypoint in metres, origin at the centre of the hips; x right, y down, z away from the
+    camera (the image's axes). `score` is the image keypoint's."""
+
+    name: str
+    x: float
+    y: float
+    z: float
+    score: float
+
+
+@dataclass(frozen=True)
 class Pose:
-    """One person. `keypoints` are in the model's order (COCO-17 for MoveNet)."""
+    """One person. `keypoints` are in the model's order (COCO-17 for MoveNet).
+
+    `world_keypoints`: the same keypoints in metres about the hips' centre, where the model estimates
+    them (BlazePose's world landmarks); None otherwise.
+    """
 
     keypoints: tuple[Keypoint, ...]
     score: float
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
     id: int | None = None
+    world_keypoints: tuple[WorldKeypoint, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of one pose: keypoints as [x, y, score] triples."""
-        return {
+        """The JSON shape of one pose: keypoints as [x, y, score] triples; world keypoints, when the
+        model gives them, as [x, y, z] metres (0.1 mm), their scores being the keypoints'."""
+        out = {
             "id": self.id,
             "score": round(float(self.score), 4),
             "bbox": [round(float(v), 2) for v in self.bbox],
             "keypoints": [[round(k.x, 2), round(k.y, 2), round(k.score, 4)] for k in self.keypoints],
         }
+        if self.world_keypoints is not None:
+            out["world_keypoints"] = [[round(k.x, 4), round(k.y, 4), round(k.z, 4)] for k in self.world_keypoints]
+        return out
 
     def keypoint(self, name: str) -> Keypoint:
         for k in self.keypoints:
@@ -93,9 +114,10 @@ def make_pose(
     min_keypoint_score: float = 0.2,
     pose_id: int | None = None,
     score: float | None = None,
+    world: np.ndarray | None = None,
 ) -> Pose:
     """A Pose from an Nx3 (x, y, score) array: score = `score` or the mean keypoint score, bbox over
-    the confident keypoints."""
+    the confident keypoints; `world`, an Nx3 (x, y, z) array in metres, gives its world keypoints."""
     scores = kps[:, 2]
     confident = scores >= min_keypoint_score
     sel = kps[confident] if confident.any() else kps
@@ -103,4 +125,15 @@ def make_pose(
     hi = sel[:, :2].max(axis=0)
     bbox = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
     keypoints = tuple(Keypoint(n, x, y, s) for n, (x, y, s) in zip(names, kps.tolist()))
-    return Pose(keypoints=keypoints, score=float(scores.mean() if score is None else score), bbox=bbox, id=pose_id)
+    world_keypoints = None
+    if world is not None:
+        world_keypoints = tuple(
+            WorldKeypoint(n, x, y, z, s) for n, (x, y, z), s in zip(names, world.tolist(), scores.tolist())
+        )
+    return Pose(
+        keypoints=keypoints,
+        score=float(scores.mean() if score is None else score),
+        bbox=bbox,
+        id=pose_id,
+        world_keypoints=world_keypoints,
+    )

@@ -41,7 +41,8 @@ def squat_run(request):
             pose = result.poses[0] if result.poses else None
             reading = selector.read(pose)
             counter.update(reading.angle.degrees if reading else None, t_ms / 1000.0)
-            knees.append({s: joint_angle(pose, f"{s}_knee") if pose else None for s in ("left", "right")})
+            # Image-plane angles: the reference keypoints are 2-D.
+            knees.append({s: pose and joint_angle(pose, f"{s}_knee", space="image") for s in ("left", "right")})
     return request.param, counter, knees
 
 
@@ -254,6 +255,7 @@ def test_reps_cli_counts_the_squat_clip(cli, tmp_path):
     assert r.stdout.startswith("squat: 2 reps;") and r.stderr == ""
     doc = json.loads(out.read_text())
     assert (doc["exercise"], doc["reps"], doc["partial_reps"], doc["frames"]) == ("squat", 2, 0, 65)
+    assert doc["angle_space"] == "image"  # MoveNet has no world keypoints
     assert len(doc["rep_details"]) == 2 and doc["warnings"] == []
     assert set(doc["rep_details"][0]) == {
         "start_s", "end_s", "duration_s", "down_s", "up_s", "min_angle", "max_angle", "rom_deg", "partial",
@@ -327,6 +329,7 @@ def test_run_with_an_exercise_adds_angle_phase_and_reps_to_each_line(cli):
     assert len(lines) == 65
     fitness = [line["fitness"] for line in lines]
     assert {f["exercise"] for f in fitness} == {"squat"}
+    assert {f["angle_space"] for f in fitness} == {"image"}
     assert [f["reps"] for f in fitness][-1] == 2 and fitness[0]["phase"] == "waiting"
     # The count goes up one at a time, each time the knees are back past the rest angle (150).
     ups = [i for i in range(1, 65) if fitness[i]["reps"] == fitness[i - 1]["reps"] + 1]
@@ -339,3 +342,59 @@ def test_run_with_an_exercise_adds_angle_phase_and_reps_to_each_line(cli):
     ):
         r = cli("run", SQUATS, *args)
         assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_reps_draw_writes_the_overlay_video(cli, tmp_path):
+    import cv2
+
+    out = tmp_path / "reps.mp4"
+    r = cli("reps", SQUATS, "--exercise", "squat", "--draw", out, "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["reps"] == 2  # the same count as without --draw
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    assert len(frames) == 65 and frames[0].shape == (1280, 720, 3)
+
+    def arc_pixels(rgb):  # the arc's yellow, allowing for the codec's colour shifts
+        return int(((rgb[..., 0] > 200) & (rgb[..., 1] > 180) & (rgb[..., 2] < 90)).sum())
+
+    source = [rgb for _, _, rgb in VideoSource.open_file(SQUATS).frames()]
+    assert arc_pixels(source[10]) < 50  # nothing of the kind in the clip itself
+    assert all(arc_pixels(f) > 500 for f in frames[::8])  # the knees are seen throughout
+    # The panel (top left) says something else once the count has gone up: compare it before and after.
+    panel = (slice(0, 60), slice(0, 150))
+    assert np.abs(frames[0][panel].astype(int) - frames[64][panel].astype(int)).mean() > 3
+    assert np.abs(frames[60][panel].astype(int) - frames[64][panel].astype(int)).mean() < 3  # both "2"
+    bad = cli("reps", SQUATS, "--exercise", "squat", "--draw", tmp_path / "reps.png")
+    assert bad.returncode == 2 and "--draw writes a video" in bad.stderr and bad.stderr.count("\n") == 1
+    assert not (tmp_path / "reps.png").exists()
+
+
+def test_the_angle_arc_is_drawn_at_the_joint_between_its_limbs():
+    from PIL import Image
+
+    from edgepose.fitness import PoseRepCounter
+    from edgepose.io.rep_overlay import ARC, draw_rep_overlay
+
+    # A right-angled left knee at (300, 300): the thigh goes up, the shin to the right.
+    points = {"left_hip": (300.0, 100.0), "left_knee": (300.0, 300.0), "left_ankle": (500.0, 300.0)}
+    pose = pose_from(points)
+    counting = PoseRepCounter(Exercise(name="knee", angle="knee", rest=170, turn=100, sides="facing"))
+    counting.update(pose, 0.0)
+    assert counting.reading.angle.degrees == pytest.approx(90.0)
+    image = draw_rep_overlay(Image.new("RGB", (640, 480)), pose, counting)
+    rgb = np.asarray(image)
+    ys, xs = np.nonzero(np.all(rgb == ARC, axis=2))
+    dx, dy = xs - 300.0, ys - 300.0
+    on_arc = np.abs(np.hypot(dx, dy) - 70) < 4  # radius: 0.35 x the shorter limb (200 px)
+    assert on_arc.sum() > 60
+    # The arc spans the quarter between the limbs (up and right), never the other three.
+    assert np.all((dx[on_arc] >= -3) & (dy[on_arc] <= 3))
+    # The panel: dark, top left, the count in it.
+    assert rgb[5:40, 5:100].mean() < 100 and rgb[5:40, 5:100].max() > 200

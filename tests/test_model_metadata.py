@@ -299,8 +299,9 @@ def test_landmark_outputs_are_found_by_shape(landmark_path, one_person_photo):
         model = BlazePoseLandmark(backend if order is None else Reordered(backend, order))
         outputs = model.backend.run_batch(model.preprocess(rgb, [roi, roi]))
         results.append(model.decode(outputs, [roi, roi], rgb.shape[1], rgb.shape[0]))
-    for (ka, sa, ra), (kb, sb, rb) in zip(*results, strict=True):
+    for (ka, sa, ra, wa), (kb, sb, rb, wb) in zip(*results, strict=True):
         assert np.array_equal(ka, kb) and sa == sb and ra == rb
+        assert wa is not None and np.array_equal(wa, wb)  # the world landmarks too (117 values, 2-D)
     assert results[0][0][1] > 0.9  # the person is there: the comparison is not between two empty crops
 
 

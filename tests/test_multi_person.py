@@ -327,13 +327,13 @@ def test_decode_multipose_undoes_the_letterbox_and_sorts_by_score():
     people = decode_multipose(out, roi, width, height)
 
     assert len(people) == 6
-    assert [s for _, s, _ in people] == [0.75, 0.25, 0.0, 0.0, 0.0, 0.0]
-    kps, _, _ = people[0]
+    assert [p.score for p in people] == [0.75, 0.25, 0.0, 0.0, 0.0, 0.0]
+    kps = people[0].keypoints
     np.testing.assert_array_equal(kps[:, 0], 680 * (4 + k) / 64 - 20)  # 22.5, 33.125, ... not 640 * nx
     np.testing.assert_array_equal(kps[:, 1], 425 * (8 + 2 * k) / 64)
     np.testing.assert_allclose(kps[:, 2], 0.5 + k / 64)
     assert kps[0, :2].tolist() == [22.5, 53.125]
-    weak, _, _ = people[1]
+    weak = people[1].keypoints
     np.testing.assert_array_equal(weak[:, :2], np.tile([0.0, 212.5], (17, 1)))
     # Empty rows decode to the padding corner (-20, 0), clipped into the frame.
     np.testing.assert_array_equal(people[2][0][:, :2], np.zeros((17, 2)))

@@ -95,12 +95,12 @@ def test_mean_oks_on_coco_photos(posenet, coco):
     for name in COCO_PHOTOS:
         rgb = load_image(DATA_DIR / "coco" / name)
         people = detect(posenet, rgb)
-        for kps, _, _ in people:
+        for kps in (p.keypoints for p in people):
             assert kps.shape == (17, 3)
             assert (kps[:, 0] >= 0).all() and (kps[:, 0] <= rgb.shape[1] - 1).all()
             assert (kps[:, 1] >= 0).all() and (kps[:, 1] <= rgb.shape[0] - 1).all()
-        assert [s for _, s, _ in people] == sorted((s for _, s, _ in people), reverse=True)
-        best += [max(oks(k, a) for k, _, _ in people) for a in gt_for(coco, name) if a["num_keypoints"] >= 5]
+        assert [p.score for p in people] == sorted((p.score for p in people), reverse=True)
+        best += [max(oks(p.keypoints, a) for p in people) for a in gt_for(coco, name) if a["num_keypoints"] >= 5]
     assert len(best) == 12
     assert np.mean(best) >= MEAN_OKS_FLOOR, best
 
@@ -155,7 +155,7 @@ def test_decode_maps_back_to_image_pixels():
     roi = Roi.letterbox_to(290, 226, 145, 113)
     people = estimator.decode([mid[None], logits[None], short[None]], roi, 290, 226)
     assert len(people) == 1
-    kps, _, _ = people[0]
+    kps = people[0].keypoints
     # Input pixel centres sit at integers, image pixel centres at +0.5: x_image = 2 * (x_input + 0.5).
     np.testing.assert_allclose(kps[:, :2], 2 * (PART_XY + 0.5), atol=1e-9)
     np.testing.assert_allclose(kps[:, 2], PART_SCORE, rtol=1e-5)

@@ -106,7 +106,7 @@ def test_peaks_map_back_to_the_image_points_they_came_from(layout, quantized):
     outputs = [simcc_y, simcc_x]
     if quantized:
         outputs = [to_input_dtype(o, s) for o, s in zip(outputs, out_specs[::-1])]
-    ((kps, score, _),) = model.decode(outputs, [roi], 480, 300)
+    ((kps, score, _, _),) = model.decode(outputs, [roi], 480, 300)
     # The dot's centre is at pixel + 0.5; a crop pixel spans roi.height / H = 0.85 image pixels.
     err = np.abs(kps[:, :2] - (dots + 0.5))
     assert err.max() <= 0.5 * roi.height / H + 0.05, err.max()

@@ -122,7 +122,7 @@ def test_shuffled_detection_order_keeps_ids(metric):
             id_of = {int(i): track_id for i, track_id in zip(order, ids_of(out))}
             assert sorted(id_of.values()) == [1, 2, 3]
         assert ids_of(out) == [id_of[int(i)] for i in order]  # output follows input order
-        for (_, kpts, _, _), i in zip(out, order):
+        for (_, kpts, _, _, _), i in zip(out, order):
             np.testing.assert_array_equal(kpts, people[i])
 
 
@@ -190,7 +190,7 @@ def test_smoothing_reduces_jitter_of_a_static_person():
     raw, smoothed = [], []
     for f in range(150):
         noisy = truth + np.column_stack([rng.normal(0, 2.0, (17, 2)), np.zeros(17)])  # 2 px jitter
-        ((_, out, _, _),) = tracker.update([noisy], ms(f), W, H)
+        ((_, out, _, _, _),) = tracker.update([noisy], ms(f), W, H)
         np.testing.assert_array_equal(out[:, 2], noisy[:, 2])  # scores pass through
         raw.append(noisy[:, :2] - truth[:, :2])
         smoothed.append(out[:, :2] - truth[:, :2])
@@ -207,7 +207,7 @@ def test_smoothing_catches_up_after_a_gap():
     for f in range(30, 34):
         tracker.update([], ms(f), W, H)
     target = person(315, 240)
-    ((track_id, out, _, _),) = tracker.update([target], ms(34), W, H)
+    ((track_id, out, _, _, _),) = tracker.update([target], ms(34), W, H)
     assert track_id == 1
     lag = np.abs(out[:, 0] - target[:, 0]).max()
     # Measured: 4.2 px of the 15 px jump left (8.2 px for the same jump with no gap); assert under half.

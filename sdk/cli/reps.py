@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from edgepose.assets.registry import DEFAULT_MODEL
@@ -13,7 +14,7 @@ from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.io.atomic import atomic_output, check_output_path
-from edgepose.io.video import VideoSource, is_video_file
+from edgepose.io.video import VIDEO_SUFFIXES, VideoSource, VideoWriter, is_video_file
 
 
 def reps_command(
@@ -24,6 +25,9 @@ def reps_command(
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
     threads: int | None = typer.Option(None, "--threads", help="Inference threads (default: automatic)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the summary as JSON here ('-': stdout)."),
+    draw: Path | None = typer.Option(
+        None, "--draw", help="Write the video with the skeleton, count, phase and angle arc drawn (.mp4 or .avi)."
+    ),
     exercises_file: Path | None = typer.Option(
         None, "--exercises-file", help="Your own exercises (JSON or TOML), added to the catalogue."
     ),
@@ -52,11 +56,15 @@ def reps_command(
         raise fail("give one video file or --camera N")
     if source is not None and not is_video_file(source):
         raise fail(f"{source}: reps need a video (a photo has no repetitions)")
-    if json_out not in (None, "-"):
-        try:
+    try:
+        if json_out not in (None, "-"):
             check_output_path(Path(json_out))
-        except EdgeposeError as e:
-            raise fail(str(e)) from None
+        if draw is not None:
+            if draw.suffix.lower() not in VIDEO_SUFFIXES:
+                raise EdgeposeError(f"{draw}: --draw writes a video: name it .mp4 or .avi")
+            check_output_path(draw)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
 
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 
@@ -64,7 +72,7 @@ def reps_command(
         src = VideoSource.open_file(source) if source is not None else VideoSource.open_camera(camera or 0)
         options = PoseEstimatorOptions(model=model, mode="single", backend=backend, threads=threads)
         with PoseEstimator.create_from_options(options) as estimator:
-            summary = count_reps(estimator, src, chosen, max_frames)
+            summary = count_reps(estimator, src, chosen, max_frames, draw)
     except EdgeposeError as e:
         raise fail(str(e)) from None
 
@@ -83,35 +91,54 @@ def reps_command(
         stderr.print(f"edgepose: warning: {warning}", markup=False, soft_wrap=True)
 
 
-def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None) -> dict:
-    """Run the stream through the estimator and the exercise's counter; the summary document."""
+def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None, draw: Path | None = None) -> dict:
+    """Run the stream through the estimator and the exercise's counter; the summary document. With `draw`,
+    also the overlay video, renamed into place only once the whole stream is written."""
     from edgepose.fitness import PoseRepCounter
     from edgepose.fitness.placement import PlacementCheck
     from edgepose.io.frame_reader import FrameReader
+
+    if draw is not None:
+        from edgepose.io.drawing import draw_poses
+        from edgepose.io.rep_overlay import draw_rep_overlay
 
     counting = PoseRepCounter(exercise)
     counter = counting.counter
     placement: PlacementCheck | None = None
     frames = seen = 0
+    spaces: set[str] = set()
     live = stderr.is_terminal
-    with FrameReader(src, max_frames) as reader:
-        for frame in reader:
-            result = estimator.estimate_video_frame(frame.rgb, frame.t_ms)
-            pose = result.poses[0] if result.poses else None
-            frames += 1
-            seen += pose is not None
-            if placement is None:
-                placement = PlacementCheck(exercise, result.width, result.height)
-            if counter.count == 0 and not counter.reps:  # the placement before the first movement
-                placement.add(pose)
-            counting.update(pose, frame.t_ms / 1000.0)
-            if live:
-                angle = f"{counter.angle:5.1f}" if counter.angle is not None else "  -  "
-                stderr.console.print(
-                    f"{exercise.name}: {counter.count} reps | angle {angle} | {counter.phase:<9}", end="\r"
-                )
-    if live:
-        stderr.console.print(" " * 60, end="\r")
+    writer = VideoWriter(draw, src.fps) if draw is not None else None
+    try:
+        with FrameReader(src, max_frames) as reader:
+            for frame in reader:
+                result = estimator.estimate_video_frame(frame.rgb, frame.t_ms)
+                pose = result.poses[0] if result.poses else None
+                frames += 1
+                seen += pose is not None
+                if placement is None:
+                    placement = PlacementCheck(exercise, result.width, result.height)
+                if counter.count == 0 and not counter.reps:  # the placement before the first movement
+                    placement.add(pose)
+                counting.update(pose, frame.t_ms / 1000.0)
+                if counting.reading is not None:
+                    spaces.add(counting.reading.angle.space)
+                if writer is not None:
+                    min_score, skeleton = estimator.options.min_keypoint_score, estimator.skeleton
+                    overlay = draw_rep_overlay(draw_poses(frame.rgb, result.poses, min_score, skeleton), pose, counting)
+                    writer.write(np.asarray(overlay))
+                if live:
+                    angle = f"{counter.angle:5.1f}" if counter.angle is not None else "  -  "
+                    stderr.console.print(
+                        f"{exercise.name}: {counter.count} reps | angle {angle} | {counter.phase:<9}", end="\r"
+                    )
+        if writer is not None:
+            writer.close()
+    finally:
+        if writer is not None:
+            writer.abort()  # removes the partial file unless close() already renamed it
+        if live:
+            stderr.console.print(" " * 60, end="\r")
     s = counter.summary()
     warnings = [w.message for w in placement.warnings()] if placement is not None else []
     if seen == 0:
@@ -120,6 +147,8 @@ def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None) ->
         warnings.append(f"the start position of {exercise.name} ({exercise.rest:g} degrees) was never held")
     return {
         "exercise": exercise.name,
+        # "world": 3-D angles from the model's world keypoints (BlazePose); "image": in the image plane.
+        "angle_space": "+".join(sorted(spaces)) or None,
         "reps": s.count,
         "partial_reps": s.partial_reps,
         "mean_rom_deg": s.mean_rom_deg,

@@ -268,6 +268,8 @@ class _Runner:
                 "phase": counter.phase,
                 # The smoothed angle the counter's phase comes from; None when not seen in this frame.
                 "angle": None if reading is None or counter.angle is None else round(counter.angle, 2),
+                # "world": 3-D, from the model's world keypoints (BlazePose); "image": in the image plane.
+                "angle_space": None if reading is None else reading.angle.space,
                 "reps": counter.count,
             }
         self.sink.write(json.dumps(doc) + "\n")

@@ -1,17 +1,29 @@
 """Joint angles from a pose, in degrees, each with the confidence of the keypoints it is made of.
 
 An angle is never computed from keypoints the model does not see: below `min_score` on any of its
-keypoints it is None. Angles are in the image plane (pixel coordinates); a side view of the joint gives its
-true angle, a view along the limb foreshortens it. Names work for both layouts (COCO-17 and BlazePose-33
-share the names of the joints used here); `left_ankle` / `right_ankle` need BlazePose's foot keypoints.
+keypoints it is None. Two spaces:
+
+- "image": in the image plane (pixel coordinates). A side view of the joint gives its true angle, a view
+  along the limb foreshortens it (a squat seen from the front shows a shallower knee bend than it is).
+- "world": in 3-D, from the pose's world keypoints (metres; BlazePose's world landmarks), so the view
+  matters much less; their depth is the model's estimate, noisier than x and y.
+
+"auto" (the default) is "world" where the pose has world keypoints, else "image". Names work for both
+layouts (COCO-17 and BlazePose-33 share the names of the joints used here); `left_ankle` / `right_ankle`
+need BlazePose's foot keypoints.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from edgepose.results import Keypoint, Pose
+from edgepose.results import Pose
+
+Space = Literal["auto", "image", "world"]
+SPACES: tuple[str, ...] = ("auto", "image", "world")
 
 # Below this keypoint score an angle is not computed (MoveNet's and BlazePose's scores of joints
 # hidden behind the body or out of frame are mostly under 0.3).
@@ -38,64 +50,92 @@ ANGLE_NAMES: tuple[str, ...] = (*THREE_POINT, TRUNK_LEAN, HIP_ABDUCTION)
 
 @dataclass(frozen=True)
 class Angle:
-    """An angle in degrees and its confidence: the lowest score of the keypoints it was made from."""
+    """An angle in degrees, its confidence (the lowest score of the keypoints it was made from) and the
+    space it was measured in ("image" or "world")."""
 
     degrees: float
     confidence: float
+    space: str = "image"
 
 
-def joint_angle(pose: Pose, name: str, min_score: float = MIN_SCORE) -> Angle | None:
-    """The named angle of `pose` (see ANGLE_NAMES), or None when one of its keypoints scores below
-    `min_score` or is missing from the pose's layout. Raises KeyError for an unknown name."""
+def angle_space(pose: Pose, space: Space = "auto") -> str:
+    """The space an angle of `pose` is measured in: "world" or "image". Raises ValueError for an unknown
+    space, or "world" asked of a pose without world keypoints."""
+    if space not in SPACES:
+        raise ValueError(f"unknown angle space {space!r}; choose one of {', '.join(SPACES)}")
+    if space == "world" and pose.world_keypoints is None:
+        raise ValueError("this pose has no world keypoints (BlazePose models give them)")
+    if space == "auto":
+        return "world" if pose.world_keypoints is not None else "image"
+    return space
+
+
+def joint_angle(pose: Pose, name: str, min_score: float = MIN_SCORE, space: Space = "auto") -> Angle | None:
+    """The named angle of `pose` (see ANGLE_NAMES) in `space` (see the module), or None when one of its
+    keypoints scores below `min_score` or is missing from the pose's layout. Raises KeyError for an
+    unknown name."""
     if name not in ANGLE_NAMES:
         raise KeyError(f"unknown angle {name!r}; known: {', '.join(ANGLE_NAMES)}")
-    points = _keypoints(pose)
+    space = angle_space(pose, space)
+    points = _points(pose, space)
     if name in THREE_POINT:
         a, v, b = (points.get(n) for n in THREE_POINT[name])
         if not _seen(min_score, a, v, b):
             return None
-        return _at_vertex(a, v, b)
+        return _angle(_between(_minus(a, v), _minus(b, v)), space, a, v, b)
     if name == TRUNK_LEAN:
         ls, rs, lh, rh = (points.get(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
         if not _seen(min_score, ls, rs, lh, rh):
             return None
-        dx = (ls.x + rs.x - lh.x - rh.x) / 2.0
-        dy = (lh.y + rh.y - ls.y - rs.y) / 2.0  # image y grows downwards: shoulders above hips is positive
-        degrees = math.degrees(math.atan2(abs(dx), dy))
-        return Angle(degrees, min(k.score for k in (ls, rs, lh, rh)))
+        # Image y (and world y) grows downwards: "up" is -y.
+        up = tuple(-1.0 if i == 1 else 0.0 for i in range(len(ls[0])))
+        hips_to_shoulders = tuple((s1 + s2 - h1 - h2) / 2.0 for s1, s2, h1, h2 in zip(ls[0], rs[0], lh[0], rh[0]))
+        return _angle(_between(hips_to_shoulders, up), space, ls, rs, lh, rh)
     lh, lk, rh, rk = (points.get(n) for n in ("left_hip", "left_knee", "right_hip", "right_knee"))
     if not _seen(min_score, lh, lk, rh, rk):
         return None
-    degrees = _between((lk.x - lh.x, lk.y - lh.y), (rk.x - rh.x, rk.y - rh.y))
-    if degrees is None:
-        return None
-    return Angle(degrees, min(k.score for k in (lh, lk, rh, rk)))
+    return _angle(_between(_minus(lk, lh), _minus(rk, rh)), space, lh, lk, rh, rk)
 
 
-def joint_angles(pose: Pose, names: tuple[str, ...] = ANGLE_NAMES, min_score: float = MIN_SCORE) -> dict:
+def joint_angles(
+    pose: Pose, names: tuple[str, ...] = ANGLE_NAMES, min_score: float = MIN_SCORE, space: Space = "auto"
+) -> dict:
     """Every named angle the pose's keypoints allow: name -> Angle (or None when not seen)."""
-    return {n: joint_angle(pose, n, min_score) for n in names}
+    return {n: joint_angle(pose, n, min_score, space) for n in names}
 
 
-def _keypoints(pose: Pose) -> dict[str, Keypoint]:
-    return {k.name: k for k in pose.keypoints}
+# A keypoint as angles use it: its coordinates (2 in the image, 3 in the world) and its score.
+_Point = tuple[tuple[float, ...], float]
 
 
-def _seen(min_score: float, *kps: Keypoint | None) -> bool:
-    return all(k is not None and k.score >= min_score for k in kps)
+def _points(pose: Pose, space: str) -> dict[str, _Point]:
+    if space == "world":
+        return {k.name: ((k.x, k.y, k.z), k.score) for k in pose.world_keypoints}
+    return {k.name: ((k.x, k.y), k.score) for k in pose.keypoints}
 
 
-def _at_vertex(a: Keypoint, v: Keypoint, b: Keypoint) -> Angle | None:
-    degrees = _between((a.x - v.x, a.y - v.y), (b.x - v.x, b.y - v.y))
-    if degrees is None:
-        return None
-    return Angle(degrees, min(a.score, v.score, b.score))
+def _seen(min_score: float, *points: _Point | None) -> bool:
+    return all(p is not None and p[1] >= min_score for p in points)
 
 
-def _between(u: tuple[float, float], w: tuple[float, float]) -> float | None:
-    """The angle between two vectors in degrees; None when one has no length (coincident keypoints)."""
+def _minus(a: _Point, b: _Point) -> tuple[float, ...]:
+    return tuple(x - y for x, y in zip(a[0], b[0]))
+
+
+def _angle(degrees: float | None, space: str, *points: _Point) -> Angle | None:
+    return None if degrees is None else Angle(degrees, min(p[1] for p in points), space)
+
+
+def _between(u: Sequence[float], w: Sequence[float]) -> float | None:
+    """The angle between two vectors (2-D or 3-D) in degrees; None when one has no length (coincident
+    keypoints)."""
     nu, nw = math.hypot(*u), math.hypot(*w)
-    if nu < 1e-6 or nw < 1e-6:
+    if nu < 1e-9 or nw < 1e-9:
         return None
+    dot = sum(x * y for x, y in zip(u, w))
+    if len(u) == 2:
+        cross = abs(u[0] * w[1] - u[1] * w[0])
+    else:
+        cross = math.hypot(u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0])
     # atan2 of the cross and dot products: accurate near 0 and 180 degrees, where acos is not.
-    return math.degrees(math.atan2(abs(u[0] * w[1] - u[1] * w[0]), u[0] * w[0] + u[1] * w[1]))
+    return math.degrees(math.atan2(cross, dot))

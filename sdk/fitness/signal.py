@@ -65,7 +65,8 @@ class SideSelector:
         quality = {s: _quality(pose, f"{s}_{ex.angle}") for s in seen}
         if ex.sides == "both" and len(seen) == 2 and _both_clear(quality):
             left, right = seen["left"], seen["right"]
-            return Reading(Angle((left.degrees + right.degrees) / 2, min(left.confidence, right.confidence)), "both")
+            both = Angle((left.degrees + right.degrees) / 2, min(left.confidence, right.confidence), left.space)
+            return Reading(both, "both")
         side = self._facing(quality)
         return Reading(seen[side], side)
 

@@ -31,6 +31,9 @@ class Estimate(NamedTuple):
     keypoints: np.ndarray  # Kx3 (x, y, score), pixels of the original frame
     score: float  # the pose score (mean keypoint score, a presence probability, a person score)
     roi: Roi | None  # where to crop this person next frame; None: no crop to carry
+    # Kx3 (x, y, z) metres about the hips' centre, axes as the image's (BlazePose's world landmarks);
+    # None for models without them.
+    world: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ presence) in crop pixels, visibility and presence as logits; landmarks 33 and 34
 and a body-circle point, from which MediaPipe's tracking mode derives the next frame's ROI exactly as
 from a detection; another (one value per image) is the probability that a person is in the crop at
 all. Outputs are found by their sizes (195 and 1 per image), never by position: int8 conversion
-reorders them.
+reorders them. A third (117 per image, 39 x (x, y, z)) holds the world landmarks: metres, origin at
+the hips' centre, in the axes of the upright crop; rotating x, y by the ROI's rotation puts them in the
+image's axes (MediaPipe's WorldLandmarkProjectionCalculator: a rotation only, they have no pixel scale).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class BlazePoseLandmark:
             )
         self._landmarks_out = sizes.index(NUM_LANDMARKS * 5)
         self._presence_out = sizes.index(1)
+        # 117 values per image could in principle be another tensor; the world landmarks are the 2-D one.
+        world = [i for i, o in enumerate(backend.outputs) if len(o.shape) == 2 and o.shape[1] == NUM_LANDMARKS * 3]
+        self._world_out = world[0] if world else None
         # The per-landmark heatmap (1xHxWx39 logits; 64x64 in the published models). A file without it
         # (a cut-down conversion) decodes from the regressed coordinates alone.
         heatmaps = [i for i, o in enumerate(backend.outputs) if len(o.shape) == 4 and o.shape[3] == NUM_LANDMARKS]
@@ -81,6 +86,10 @@ class BlazePoseLandmark:
         if self._heatmap_out is not None:
             spec = self.backend.outputs[self._heatmap_out]
             heatmaps = dequantize(outputs[self._heatmap_out], spec).reshape(len(rois), *spec.shape[1:])
+        world = None
+        if self._world_out is not None:
+            spec = self.backend.outputs[self._world_out]
+            world = dequantize(outputs[self._world_out], spec).reshape(len(rois), NUM_LANDMARKS, 3).astype(np.float64)
         results = []
         for i, roi in enumerate(rois):
             n = raw[i] / self.input_size
@@ -90,8 +99,19 @@ class BlazePoseLandmark:
             next_roi = tracking_roi(kps[33], kps[34])  # from the unclipped auxiliary points
             body = clip_to_frame(kps[:33], width, height)
             p = float(presence[i])
-            results.append(Estimate(body, p, next_roi if p >= PRESENCE_THRESHOLD else None))
+            body_world = None if world is None else world_to_image_axes(world[i, :33], roi.rotation)
+            results.append(Estimate(body, p, next_roi if p >= PRESENCE_THRESHOLD else None, body_world))
         return results
+
+
+def world_to_image_axes(world: np.ndarray, rotation: float) -> np.ndarray:
+    """World landmarks (Kx3 metres, upright-crop axes) turned by the crop's rotation into the image's axes:
+    x right, y down, z away from the camera, as the image keypoints; metres stay metres."""
+    cos, sin = math.cos(rotation), math.sin(rotation)
+    out = np.array(world, dtype=np.float64)
+    out[:, 0] = cos * world[:, 0] - sin * world[:, 1]
+    out[:, 1] = sin * world[:, 0] + cos * world[:, 1]
+    return out
 
 
 def tracking_roi(hip_centre: np.ndarray, circle_point: np.ndarray) -> Roi | None:

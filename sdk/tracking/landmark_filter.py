@@ -12,8 +12,9 @@ by frame, and MediaPipe's filter differs from Casiez et al.'s in ways that show 
 
 MediaPipe filters the 33 body landmarks (min_cutoff 0.05, beta 80, derivate_cutoff 1) and, more
 heavily, the two auxiliary landmarks the next frame's crop comes from (0.01, 10, 1): the crop stays
-still while the person does, yet follows a sudden move. `PoseLandmarkSmoother` is the first, in the
-estimator's tracker slot; `AuxiliaryRoiFilter` the second, where the pipeline carries the crop.
+still while the person does, yet follows a sudden move. The world landmarks (metres) get their own
+setting (0.1, 40, 1) without the object scale. `PoseLandmarkSmoother` filters the body and world
+landmarks, in the estimator's tracker slot; `AuxiliaryRoiFilter` the second, where the pipeline carries the crop.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class LandmarkFilterParams:
 POSE_LANDMARKS = LandmarkFilterParams(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
 # The same graph, for the auxiliary landmarks that place the next crop: "~0.002 alpha static, ~0.68 fast".
 AUXILIARY_LANDMARKS = LandmarkFilterParams(min_cutoff=0.01, beta=10.0, derivate_cutoff=1.0)
+# The same graph, for the world landmarks: metres, so no value scaling by the person's size.
+WORLD_LANDMARKS = LandmarkFilterParams(min_cutoff=0.1, beta=40.0, derivate_cutoff=1.0)
 VISIBILITY_ALPHA = 0.1  # VisibilitySmoothingCalculator's low_pass_filter
 
 
@@ -111,10 +114,12 @@ class PoseLandmarkSmoother:
         self.smoothing = smoothing
         self.visibility_alpha = visibility_alpha
         self._coords = MediaPipeOneEuro(params)
+        self._world = MediaPipeOneEuro(WORLD_LANDMARKS)
         self._visibility: np.ndarray | None = None
 
     def reset(self) -> None:
         self._coords.reset()
+        self._world.reset()
         self._visibility = None
 
     def update(
@@ -125,6 +130,7 @@ class PoseLandmarkSmoother:
             return []
         person = people[0]
         kps = np.array(person.keypoints, dtype=np.float64)
+        world = person.world
         if person.roi is None:
             # Presence under MediaPipe's 0.5: MediaPipe has no landmarks for this frame and its filters
             # start afresh; edgepose still reports the pose (its own floor is lower), unfiltered.
@@ -137,7 +143,9 @@ class PoseLandmarkSmoother:
             scale = object_scale(person.roi)
             if scale >= MIN_OBJECT_SCALE:
                 kps[:, :2] = self._coords(kps[:, :2], timestamp_ms / 1000.0, 1.0 / scale)
-        return [Tracked(None, kps, person.score, 0)]
+            if world is not None:
+                world = self._world(world, timestamp_ms / 1000.0)
+        return [Tracked(None, kps, person.score, 0, world)]
 
 
 class AuxiliaryRoiFilter:

@@ -115,10 +115,16 @@ def _assign(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
     return [(r, c) for r, c in pairs if sim[r, c] >= min_similarity]
 
 
+# World keypoints (metres) are smoothed with MediaPipe's settings for BlazePose's world landmarks
+# (pose_landmark_filtering.pbtxt: min_cutoff 0.1, beta 40, derivate_cutoff 1, no value scaling).
+WORLD_ONE_EURO = OneEuroParams(min_cutoff=0.1, beta=40.0, d_cutoff=1.0)
+
+
 @dataclass
 class _Track:
     kpts: np.ndarray  # last raw detection, what the next frame is matched against
     filter: OneEuroFilter
+    world_filter: OneEuroFilter = field(default_factory=lambda: OneEuroFilter(WORLD_ONE_EURO))
     id: int | None = None  # given on confirmation, so tentative tracks that die use up no IDs
     hits: int = 1
     missed: int = 0
@@ -131,6 +137,7 @@ class Tracked(NamedTuple):
     keypoints: np.ndarray  # Kx3 (x, y, score), smoothed
     score: float  # the pose score, passed through
     index: int  # which of the frame's detections this is
+    world: np.ndarray | None = None  # Kx3 metres (BlazePose's world landmarks), smoothed; None: none
 
 
 class PoseTracker:
@@ -232,14 +239,21 @@ class PoseTracker:
             # Filter every frame, tentative ones too, so a track is already settled when first reported.
             # A gap after missed frames needs no reset: the filter scales its smoothing by the real dt.
             smoothed = x.copy()
+            world = _world(people[c])
             if p.smoothing:
                 smoothed[:, :2] = track.filter(x[:, :2] / scale, t) * scale
+                if world is not None:
+                    world = track.world_filter(world, t)
             if track.id is None and track.hits >= p.min_hits:
                 track.id = self._next_id
                 self._next_id += 1
             if track.id is not None:
-                out.append(Tracked(track.id, smoothed, _score(people[c], x), c))
+                out.append(Tracked(track.id, smoothed, _score(people[c], x), c, world))
         return out
+
+
+def _world(person: Estimate | np.ndarray) -> np.ndarray | None:
+    return person.world if isinstance(person, Estimate) else None
 
 
 def _score(person: Estimate | np.ndarray, kps: np.ndarray) -> float:
@@ -253,19 +267,23 @@ class SinglePersonSmoother:
     def __init__(self, smoothing: bool = True, params: OneEuroParams | None = None):
         self.smoothing = smoothing
         self._filter = OneEuroFilter(params)
+        self._world_filter = OneEuroFilter(WORLD_ONE_EURO)
 
     def reset(self) -> None:
         self._filter.reset()
+        self._world_filter.reset()
 
     def update(
         self, people: Sequence[Estimate], timestamp_ms: float, width: int, height: int, min_keypoint_score: float = 0.2
     ) -> list[Tracked]:
         if not people:
-            self._filter.reset()
+            self.reset()
             return []
         person = people[0]
-        kps = person.keypoints
+        kps, world = person.keypoints, person.world
         if self.smoothing:
             scale = float(max(width, height))
             kps[:, :2] = self._filter(kps[:, :2] / scale, timestamp_ms / 1000.0) * scale
-        return [Tracked(None, kps, person.score, 0)]
+            if world is not None:
+                world = self._world_filter(world, timestamp_ms / 1000.0)
+        return [Tracked(None, kps, person.score, 0, world)]

@@ -68,7 +68,7 @@ class Reference:
 
 def _decode(backend: Backend, x: np.ndarray) -> tuple[np.ndarray, float]:
     outputs = backend.run([to_input_dtype(x, backend.inputs[0])])
-    kps, presence, _ = BlazePoseLandmark(backend).decode(outputs, [CROP], 256, 256)[0]
+    kps, presence, *_ = BlazePoseLandmark(backend).decode(outputs, [CROP], 256, 256)[0]
     return kps, presence
 
 
