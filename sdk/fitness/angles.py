@@ -74,10 +74,22 @@ def joint_angle(pose: Pose, name: str, min_score: float = MIN_SCORE, space: Spac
     """The named angle of `pose` (see ANGLE_NAMES) in `space` (see the module), or None when one of its
     keypoints scores below `min_score` or is missing from the pose's layout. Raises KeyError for an
     unknown name."""
-    if name not in ANGLE_NAMES:
-        raise KeyError(f"unknown angle {name!r}; known: {', '.join(ANGLE_NAMES)}")
+    return joint_angles(pose, (name,), min_score, space)[name]
+
+
+def joint_angles(
+    pose: Pose, names: tuple[str, ...] = ANGLE_NAMES, min_score: float = MIN_SCORE, space: Space = "auto"
+) -> dict[str, Angle | None]:
+    """The named angles of `pose` (by default every one): name -> Angle, or None where not seen."""
+    unknown = [n for n in names if n not in ANGLE_NAMES]
+    if unknown:
+        raise KeyError(f"unknown angle {unknown[0]!r}; known: {', '.join(ANGLE_NAMES)}")
     space = angle_space(pose, space)
-    points = _points(pose, space)
+    points = _points(pose, space)  # once for all the names: a fitness device reads several per frame
+    return {n: _angle_of(points, n, min_score, space) for n in names}
+
+
+def _angle_of(points: dict[str, _Point], name: str, min_score: float, space: str) -> Angle | None:
     if name in THREE_POINT:
         a, v, b = (points.get(n) for n in THREE_POINT[name])
         if not _seen(min_score, a, v, b):
@@ -95,13 +107,6 @@ def joint_angle(pose: Pose, name: str, min_score: float = MIN_SCORE, space: Spac
     if not _seen(min_score, lh, lk, rh, rk):
         return None
     return _angle(_between(_minus(lk, lh), _minus(rk, rh)), space, lh, lk, rh, rk)
-
-
-def joint_angles(
-    pose: Pose, names: tuple[str, ...] = ANGLE_NAMES, min_score: float = MIN_SCORE, space: Space = "auto"
-) -> dict:
-    """Every named angle the pose's keypoints allow: name -> Angle (or None when not seen)."""
-    return {n: joint_angle(pose, n, min_score, space) for n in names}
 
 
 # A keypoint as angles use it: its coordinates (2 in the image, 3 in the world) and its score.

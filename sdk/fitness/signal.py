@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgepose.fitness.angles import MIN_SCORE, THREE_POINT, Angle, joint_angle
+from edgepose.fitness.angles import MIN_SCORE, THREE_POINT, Angle, joint_angle, joint_angles
 from edgepose.fitness.exercises import Exercise
-from edgepose.results import Pose
+from edgepose.results import Keypoint, Pose
 
 # Both sides "clearly seen": each side's keypoints score at least this, and the shorter limb is at least
 # BOTH_LENGTH of the longer one (a side view foreshortens nothing, but hides one side).
@@ -54,15 +54,16 @@ class SideSelector:
         if not ex.two_sided:
             angle = joint_angle(pose, ex.angle, self.min_score)
             return None if angle is None else Reading(angle, "")
-        sides = {s: joint_angle(pose, f"{s}_{ex.angle}", self.min_score) for s in ("left", "right")}
-        seen = {s: a for s, a in sides.items() if a is not None}
+        sides = joint_angles(pose, (f"left_{ex.angle}", f"right_{ex.angle}"), self.min_score)
+        seen = {name.split("_", 1)[0]: a for name, a in sides.items() if a is not None}
         if not seen:
             return None
         if ex.sides == "deeper":
             pick = min if ex.closes else max
             side = pick(seen, key=lambda s: seen[s].degrees)
             return Reading(seen[side], side)
-        quality = {s: _quality(pose, f"{s}_{ex.angle}") for s in seen}
+        points = {k.name: k for k in pose.keypoints}
+        quality = {s: _quality(points, f"{s}_{ex.angle}") for s in seen}
         if ex.sides == "both" and len(seen) == 2 and _both_clear(quality):
             left, right = seen["left"], seen["right"]
             both = Angle((left.degrees + right.degrees) / 2, min(left.confidence, right.confidence), left.space)
@@ -88,9 +89,8 @@ class SideSelector:
         return self.side
 
 
-def _quality(pose: Pose, angle_name: str) -> tuple[float, float]:
+def _quality(points: dict[str, Keypoint], angle_name: str) -> tuple[float, float]:
     """(the lowest score of the angle's keypoints, the limb's projected length in pixels)."""
-    points = {k.name: k for k in pose.keypoints}
     a, v, b = (points[n] for n in THREE_POINT[angle_name])
     length = math.hypot(a.x - v.x, a.y - v.y) + math.hypot(b.x - v.x, b.y - v.y)
     return min(a.score, v.score, b.score), length
