@@ -7,6 +7,12 @@ Usage:
         for t_ms, frame in frames:                            # a video or camera
             poses = est.estimate_for_video(frame, t_ms)       # carried crops + smoothing
 
+Live stream (a camera, results as they come; `edgepose.live_stream`):
+    opts = PoseEstimatorOptions(running_mode="live_stream", result_callback=on_result)
+    with PoseEstimator.create_from_options(opts) as est:
+        for frame in camera:
+            est.estimate_async(frame)                          # returns at once; on_result(result, t_ms)
+
 Thread safety: calls on one estimator are serialized by a lock, so threads may share it safely (they
 take turns; an interpreter is not reentrant). For parallel throughput give each thread its own estimator.
 """
@@ -17,10 +23,13 @@ import math
 import numbers
 import threading
 
+import numpy as np
+
 from edgepose.assets.registry import DEFAULT_MODEL, resolve_model
 from edgepose.bindings import Backend
 from edgepose.errors import EdgeposeError
 from edgepose.image import ImageInput, load_image
+from edgepose.live_stream import LiveStream, LiveStreamStats
 from edgepose.models.families import MODES, family
 from edgepose.options import PoseEstimatorOptions, validate
 from edgepose.pipelines.base import Pipeline, PipelineOutput, StageTimer
@@ -70,6 +79,9 @@ class PoseEstimator:
             params = TrackerParams(smoothing=options.smoothing, smoothing_params=one_euro)
             self._tracker = PoseTracker(params, sigmas=pipeline.keypoint_layout.sigmas or None)
         self._last_ts: float | None = None
+        self._live: LiveStream | None = None
+        if options.running_mode == "live_stream":
+            self._live = LiveStream(self._video_frame, options.result_callback)
         # LiteRT's interpreter (its input/output buffers), the carried crops and the tracks are all
         # per-stream state: two threads interleaving on them corrupt each other's results.
         self._lock = threading.Lock()
@@ -110,7 +122,10 @@ class PoseEstimator:
         self.close()
 
     def close(self) -> None:
-        """Release every backend (pose model and detector). Safe to call twice."""
+        """Release every backend (pose model and detector). Safe to call twice. In live-stream mode the
+        frame still waiting is processed first and the worker joined (within about a second)."""
+        if self._live is not None:
+            self._live.close()
         with self._lock:
             for backend in self.pipeline.backends.values():
                 backend.close()
@@ -138,9 +153,40 @@ class PoseEstimator:
 
     def estimate_video_frame(self, frame: ImageInput, timestamp_ms: float) -> FrameResult:
         """One frame of a stream. Timestamps (ms) must increase; they drive the One-Euro filter."""
+        if self._live is not None:
+            raise EdgeposeError("this estimator is in live_stream mode: give frames to estimate_async")
         if not isinstance(timestamp_ms, numbers.Real) or not math.isfinite(timestamp_ms):
             raise EdgeposeError(f"timestamp_ms must be a finite number of milliseconds, got {timestamp_ms!r}")
+        return self._video_frame(load_image(frame), timestamp_ms)
+
+    # Live stream -----------------------------------------------------------------------------
+    def estimate_async(self, frame: ImageInput, timestamp_ms: float | None = None) -> bool:
+        """Offer a frame to the live stream (running_mode="live_stream") and return at once; its result
+        reaches the result callback later, in timestamp order. `timestamp_ms`: when the frame was
+        captured (None: now, on a monotonic clock). A frame whose timestamp does not increase is dropped
+        (returns False); a frame still waiting when a newer one comes is replaced. Both are counted in
+        `dropped_frames`. Bad input raises at once, here."""
+        if self._live is None:
+            raise EdgeposeError(
+                "estimate_async needs PoseEstimatorOptions(running_mode='live_stream', result_callback=fn)"
+            )
         rgb = load_image(frame)
+        if isinstance(frame, np.ndarray) and np.shares_memory(rgb, frame):
+            rgb = rgb.copy()  # the caller may refill its buffer (cameras do) before the worker gets to it
+        return self._live.submit(rgb, timestamp_ms)
+
+    @property
+    def dropped_frames(self) -> int:
+        """Live stream: frames offered but never delivered (replaced while waiting, a timestamp that did
+        not increase, or a failed estimation). 0 in the other modes."""
+        return self._live.stats.dropped if self._live is not None else 0
+
+    @property
+    def live_stats(self) -> LiveStreamStats | None:
+        """Live stream: offered, delivered and each kind of drop; None in the other modes."""
+        return self._live.stats if self._live is not None else None
+
+    def _video_frame(self, rgb, timestamp_ms: float) -> FrameResult:
         h, w = rgb.shape[:2]
         timings = Timings()
         with self._lock:

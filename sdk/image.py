@@ -37,6 +37,11 @@ def load_image(image: ImageInput) -> np.ndarray:
         return _from_array(image)
     if is_pil_image(image):
         return _from_pil(image, name="image")
+    if not isinstance(image, (str, os.PathLike)):
+        raise ImageError(
+            f"cannot read an image from a {type(image).__name__}: give a file path, an HxWx3 uint8 RGB array "
+            "or a PIL image"
+        )
     from PIL import Image, UnidentifiedImageError
 
     path = Path(image)

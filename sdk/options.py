@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgepose.assets.registry import DEFAULT_MODEL
@@ -39,6 +40,10 @@ class PoseEstimatorOptions:
         (MoveNet: letterbox then torso crop; mean OKS on the shared COCO photos goes from 0.54 to 0.85,
         benchmarks/letterbox_vs_crop.py). Single-crop and top-down pipelines; refused as False for
         bottom-up ones.
+    running_mode: "video" (the default: `estimate` for stills, `estimate_for_video` for a stream, both
+        synchronous) or "live_stream" (`estimate_async`: inference on a worker thread, results through
+        `result_callback(result: FrameResult, timestamp_ms: float)`; see `edgepose.live_stream`).
+    result_callback: the live stream's callback; required with "live_stream", refused otherwise.
     """
 
     model: str = DEFAULT_MODEL
@@ -53,9 +58,12 @@ class PoseEstimatorOptions:
     min_keypoint_score: float = 0.2
     roi_tracking: bool = True
     refine_stills: bool = True
+    running_mode: str = "video"
+    result_callback: Callable | None = None
 
 
 MAX_THREADS = 64
+RUNNING_MODES = ("video", "live_stream")
 
 
 def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None) -> None:
@@ -67,6 +75,12 @@ def validate(options: PoseEstimatorOptions, names: dict[str, str] | None = None)
     def name(field_name: str) -> str:
         return (names or {}).get(field_name, field_name)
 
+    if options.running_mode not in RUNNING_MODES:
+        raise EdgeposeError(f"unknown {name('running_mode')} {options.running_mode!r}; choose video or live_stream")
+    if options.running_mode == "live_stream" and not callable(options.result_callback):
+        raise EdgeposeError("running_mode='live_stream' needs result_callback=fn(result, timestamp_ms)")
+    if options.running_mode != "live_stream" and options.result_callback is not None:
+        raise EdgeposeError("result_callback is only called in running_mode='live_stream'")
     if options.mode not in MODES:
         raise EdgeposeError(f"unknown {name('mode')} {options.mode!r}; choose single or multi")
     if not _is_int(options.max_people) or options.max_people < 1:

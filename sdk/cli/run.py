@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -160,9 +161,12 @@ def run_command(
     batch.items = expand_inputs(list(inputs or []), batch)
     n_sources = len(batch.items) + (camera is not None)
     overlays = _Overlays(draw, batch.items, n_sources, camera=camera is not None)
+    relay = _Relay()
     try:
         overlays.check()
-        estimator = PoseEstimator.create_from_options(options)
+        # A camera alone runs in live-stream mode from the start; after files it gets its own estimator.
+        live = camera is not None and not batch.items
+        estimator = PoseEstimator.create_from_options(_live_options(options, relay) if live else options)
     except EdgeposeError as e:
         if debug:
             traceback.print_exc()
@@ -175,7 +179,7 @@ def run_command(
             for path in batch.items:
                 runner.run_path(path)
             if camera is not None:
-                runner.run_video(None, camera)
+                runner.run_camera(camera, relay)
     if batch.failures:
         if n_sources > 1 or len(batch.failures) > 1:
             names = ", ".join(s for s, _ in batch.failures[:5]) + (" …" if len(batch.failures) > 5 else "")
@@ -309,6 +313,98 @@ class _Runner:
         finally:
             self._advance()
 
+    def run_camera(self, camera: int, relay: _Relay) -> None:
+        """A camera in live-stream mode (`estimate_async`): capture on this thread, inference and output
+        on the estimator's worker; a frame still waiting when a newer one comes is replaced (counted)."""
+        source_name = f"camera:{camera}"
+        if self.est.live_stats is None:  # after files: the camera gets a live-stream estimator of its own
+            from edgepose.estimator import PoseEstimator
+
+            self.est.close()
+            try:
+                self.est = PoseEstimator.create_from_options(_live_options(self.est.options, relay))
+            except EdgeposeError as e:
+                self._fail(source_name, str(e))
+                self._advance()
+                return
+        est = self.est
+        meter = _Meter()
+        # timestamp -> (frame index, capture time, the frame when it is drawn) of the frames not yet out:
+        # as many as the camera delivers during one inference (replaced ones are forgotten with the next
+        # result)
+        captured: dict[float, tuple[int, float, np.ndarray | None]] = {}
+        lock = threading.Lock()  # the capture loop adds and forgets frames while the worker takes them
+        problems: list[BaseException] = []  # raised while writing a result; the capture loop stops
+        src: VideoSource | None = None
+        writer: VideoWriter | None = None
+        task = None
+        if self.overlays.target(None) is not None:
+            from edgepose.io.drawing import draw_poses
+
+        def on_result(result, timestamp_ms: float) -> None:
+            if problems:
+                return
+            try:
+                with lock:
+                    # Results come in timestamp order: every older frame still here was replaced.
+                    for stale in [t for t in captured if t < timestamp_ms]:
+                        del captured[stale]
+                    index, at, rgb = captured.pop(timestamp_ms)
+                meter.add(at)
+                if writer is not None:
+                    overlay = draw_poses(rgb, result.poses, est.options.min_keypoint_score, est.skeleton)
+                    writer.write(np.asarray(overlay))
+                self._emit(result, source_name, index, timestamp_ms / 1000.0)
+                if task is not None:
+                    self.progress.update(task, advance=1, rate=meter.describe(est.dropped_frames))
+            except BaseException as e:  # handed to the capture loop, which stops and raises it
+                problems.append(e)
+
+        relay.target = on_result
+        try:
+            src = VideoSource.open_camera(camera)
+            target = self.overlays.target(None)
+            writer = VideoWriter(target, src.fps) if target is not None else None
+            if self.progress is not None:
+                task = self.progress.add_task(source_name, total=self.max_frames, rate="")
+            self._start_counting()
+            for index, t_ms, rgb in src.frames(self.max_frames):
+                if problems:
+                    break
+                with lock:
+                    captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
+                if not est.estimate_async(rgb, t_ms):  # a timestamp that did not increase: dropped
+                    with lock:
+                        captured.pop(t_ms, None)
+            est.close()  # the frame still waiting is processed: every result is out before the summary
+            if problems:
+                raise problems[0]
+            if writer is not None:
+                writer.close()
+        except EdgeposeError as e:
+            self._fail(source_name, str(e))
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
+            self._fail(source_name, f"{source_name}: {e}")
+        finally:
+            est.close()  # also on Ctrl-C, the usual way a camera run ends
+            relay.target = None
+            if src is not None:
+                src.release()
+            if est.dropped_frames:
+                stderr.print(
+                    f"edgepose: {source_name}: {est.dropped_frames} frame(s) dropped: inference was slower than "
+                    f"the camera, so the newest frame was used ({meter.describe(est.dropped_frames)})",
+                    markup=False,
+                    soft_wrap=True,
+                )
+            if writer is not None:
+                writer.abort()
+            if task is not None:
+                self.progress.remove_task(task)
+            self._advance()
+
     def run_video(self, path: Path | None, camera: int | None) -> None:
         source_name = str(path) if path is not None else f"camera:{camera}"
         writer: VideoWriter | None = None
@@ -387,6 +483,24 @@ class _Runner:
     def _advance(self) -> None:
         if self.progress is not None and self.progress.task_ids:
             self.progress.advance(self.progress.task_ids[0])
+
+
+class _Relay:
+    """The live-stream estimator's result callback: it is made with the estimator, before the camera run
+    that handles the results exists, and points at that run while it lasts."""
+
+    def __init__(self):
+        self.target = None
+
+    def __call__(self, result, timestamp_ms: float) -> None:
+        if self.target is not None:
+            self.target(result, timestamp_ms)
+
+
+def _live_options(options, relay: _Relay):
+    from dataclasses import replace
+
+    return replace(options, running_mode="live_stream", result_callback=relay)
 
 
 class _Meter:
