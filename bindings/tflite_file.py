@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.bindings.tflite_ops import builtin_name
 from edgepose.errors import ModelError
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
@@ -146,13 +147,17 @@ class _Reader:
 
 @dataclass(frozen=True)
 class TFLiteModelInfo:
-    """What the verification learnt on the way: enough to pick a backend."""
+    """What the verification learnt on the way: enough to pick a backend, and to say what runs where."""
 
     custom_ops: tuple[str, ...]
     subgraphs: int
     tensors: int
     operators: int
     buffers: int
+    # The main subgraph's operators in execution order: builtin names (tflite_ops) or custom op names.
+    main_operators: tuple[str, ...] = ()
+    # Per Edge TPU custom op of the main subgraph, the size of its compiled code (its custom options).
+    edgetpu_code_bytes: tuple[int, ...] = ()
 
     @property
     def is_edgetpu(self) -> bool:
@@ -397,7 +402,11 @@ class _Verifier:
         self.size = len(buf)
         self.ncodes = 0
         self.builtin: list[int] = []
+        self.code_names: list[str] = []  # each operator code's builtin or custom name
         self.nsubgraphs = 0
+        self.main_operators: list[str] = []
+        self.edgetpu_code_bytes: list[int] = []
+        self._recording = False  # walking the main subgraph
 
     def model(self) -> TFLiteModelInfo:
         buf = self.buf
@@ -414,6 +423,7 @@ class _Verifier:
         self.nsubgraphs = len(subgraphs)
         tensor_counts, operators = [], 0
         for k, pos in enumerate(subgraphs):
+            self._recording = k == 0
             try:
                 nt, nops = self._subgraph(_Table(buf, pos), buffer_bytes, external)
             except _Corrupt as e:
@@ -439,7 +449,15 @@ class _Verifier:
                 self._signature(_Table(buf, pos), tensor_counts)
             except _Corrupt as e:
                 raise _Corrupt(f"signature {k}: {e}") from None
-        return TFLiteModelInfo(tuple(custom), len(subgraphs), sum(tensor_counts), operators, nbuf)
+        return TFLiteModelInfo(
+            tuple(custom),
+            len(subgraphs),
+            sum(tensor_counts),
+            operators,
+            nbuf,
+            tuple(self.main_operators),
+            tuple(self.edgetpu_code_bytes),
+        )
 
     def _buffers(self, root: _Table) -> list[int]:
         """The byte size of each buffer's constant data (0: none)."""
@@ -477,6 +495,7 @@ class _Verifier:
             except _Corrupt as e:
                 raise _Corrupt(f"operator code {k}: {e}") from None
             self.builtin.append(max(builtin, deprecated))
+            self.code_names.append(name if name is not None else builtin_name(max(builtin, deprecated)))
             if name is not None:
                 names.append(name)
         self.ncodes = len(self.builtin)
@@ -551,7 +570,11 @@ class _Verifier:
         ready.update(outputs)
         _check_indices(op.ints(8, "intermediate list"), nt, "an intermediate", optional=True)
         op.vector(7, 1, "mutating variable inputs")
-        op.vector(5, 1, "custom options")
+        _, custom_bytes = op.vector(5, 1, "custom options")
+        if self._recording:
+            self.main_operators.append(self.code_names[index])
+            if self.code_names[index] == EDGETPU_CUSTOM_OP:
+                self.edgetpu_code_bytes.append(custom_bytes)
         op.u8(6)
         offset, size = op.u64(9), op.u64(10)
         if size and offset + size > self.size:

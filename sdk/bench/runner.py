@@ -458,6 +458,8 @@ def _result(cfg: _Config) -> dict:
         "backend": backend.name.split(" ")[0],
         "delegate": "edgetpu" if backend.name.startswith("edgetpu") else None,
         "detector": _detector(cfg.est),
+        # What runs where (an Edge TPU build: the TPU's custom ops and the operators left on the CPU).
+        "operators": _operators(resolved),
         "threads": int(backend.threads),
         "mode": cfg.est.options.mode,
         "frames": pipeline["n"],
@@ -486,6 +488,13 @@ def _per_second(intervals_ms: list[float]) -> float:
         return 0.0
     mean = sum(intervals_ms) / len(intervals_ms)
     return round(1000.0 / mean, 2) if mean > 0 else 0.0
+
+
+def _operators(resolved) -> dict | None:
+    from edgepose.assets.op_map import operator_map
+
+    ops = operator_map(resolved)
+    return None if ops is None else ops.to_dict()
 
 
 def _detector(est: PoseEstimator) -> dict | None:

@@ -143,6 +143,27 @@ RESULT_SCHEMA = {
         # STAGES (the DB's columns): null without an exercise, absent from runs stored before it existed.
         "exercise": _nullable_string,
         "fitness_ms": {"anyOf": [LATENCY_SCHEMA, {"type": "null"}]},
+        # A .tflite model's operators (edgepose.assets.op_map): for an Edge TPU build, the TPU's custom ops
+        # and what stays on the CPU. Null for ONNX; absent from runs stored before it was recorded.
+        "operators": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["operators", "edgetpu_custom_ops", "cpu_operators", "cpu_operator_types"],
+                    "properties": {
+                        "operators": {"type": "integer", "minimum": 0},
+                        "edgetpu_custom_ops": {"type": "integer", "minimum": 0},
+                        "edgetpu_code_bytes": {"type": "integer", "minimum": 0},
+                        "cpu_operators": {"type": "integer", "minimum": 0},
+                        "cpu_operator_types": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "cpu_model": _nullable_string,
+                        "cpu_model_operators": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "mapped_to_tpu": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                    },
+                },
+                {"type": "null"},
+            ]
+        },
         "cpu_util": _number,  # process CPU time / wall time over the timed frames; 2.0 = two cores busy
         # All configurations of a run are loaded together (timed interleaved): peak_rss_mb is the process's
         # high-water mark for the whole run, the same in every result; model_rss_mb is this configuration's

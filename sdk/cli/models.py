@@ -44,8 +44,12 @@ def models_list() -> None:
 
 @models_app.command("info")
 def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/.onnx path.")) -> None:
-    """A model file's SHA-256 (to pin: `run --model-sha256`), where it was found, and its metadata."""
+    """A model file's SHA-256 (to pin: `run --model-sha256`), where it was found, its metadata, and its
+    operators: for an Edge TPU build, which run in the TPU and which on the CPU."""
     from rich.console import Console
+
+    from edgepose.assets.op_map import describe as describe_operators
+    from edgepose.assets.op_map import operator_map
 
     try:
         resolved = resolve_model(model, download=False)
@@ -54,6 +58,7 @@ def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/
         size = path.stat().st_size
         meta = read_metadata(path)
         checked = check_content(path)
+        ops = operator_map(resolved)
     except (EdgeposeError, OSError) as e:
         raise fail(str(e)) from None
     spec = resolved.spec
@@ -68,6 +73,8 @@ def models_info(model: str = typer.Argument(..., help="Registry name or .tflite/
         ("family / task", f"{spec.family} / {spec.task}" if official else "from its metadata or tensors"),
         ("content hash", "verified (recorded in its metadata)" if checked else "not recorded"),
     ]
+    if ops is not None:
+        rows += describe_operators(ops)
     for key, value in sorted((meta or {}).items()):
         rows.append((f"metadata.{key}", str(value)))
     out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
