@@ -328,6 +328,7 @@ def test_cli_edgetpu_model_without_a_tpu_fails_that_config_only(tmp_path):
         (["-m", "movenet-lightning-int8-edgetpu"], "Edge TPU"),
         (["--exercise", "planks"], "unknown exercise 'planks'; choose one of"),
         (["--exercise", "squat", "--stills"], "cannot be timed with --stills"),
+        (["--exercise", "squat", "--mode", "multi"], "use it with --mode single"),
         (["--exercises-file", "mine.json"], "--exercises-file needs --exercise"),
         (["--exercise", "squat", "--exercises-file", "missing.json"], "missing.json: cannot read"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -398,3 +399,90 @@ def test_the_angle_arc_is_drawn_at_the_joint_between_its_limbs():
     assert np.all((dx[on_arc] >= -3) & (dy[on_arc] <= 3))
     # The panel: dark, top left, the count in it.
     assert rgb[5:40, 5:100].mean() < 100 and rgb[5:40, 5:100].max() > 200
+
+
+def test_a_camera_session_ended_with_ctrl_c_keeps_its_reps_and_overlay(tmp_path):
+    # Ctrl-C is how a camera session ends: the summary and the overlay of what was seen are the result.
+    # (A file interrupted with Ctrl-C is an abort instead: no overlay is left.)
+    import cv2
+
+    from edgepose.cli.reps import count_reps
+
+    class StopsAt:
+        def __init__(self, est, n):
+            self.est, self.n, self.options, self.skeleton = est, n, est.options, est.skeleton
+
+        def estimate_video_frame(self, rgb, t_ms):
+            self.n -= 1
+            if self.n < 0:
+                raise KeyboardInterrupt
+            return self.est.estimate_video_frame(rgb, t_ms)
+
+    class PacedCamera:  # the squat clip at a pace inference keeps up with: no frame is dropped
+        name, live, fps = "camera:0", True, 5.0
+
+        def frames(self, max_frames=None):
+            for item in VideoSource.open_file(SQUATS).frames(max_frames):
+                time.sleep(0.05)
+                yield item
+
+        def release(self):
+            pass
+
+    def camera() -> VideoSource:
+        return VideoSource.open_file(SQUATS)
+
+    with PoseEstimator.create_from_model() as est:
+        summary = count_reps(StopsAt(est, 30), PacedCamera(), SQUAT, None, tmp_path / "cam.mp4")
+        assert (summary["frames"], summary["reps"]) == (30, 1)  # the first squat ends at frame 17
+        cap = cv2.VideoCapture(str(tmp_path / "cam.mp4"))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+        cap.release()
+        est.reset()
+        with pytest.raises(KeyboardInterrupt):
+            count_reps(StopsAt(est, 30), camera(), SQUAT, None, tmp_path / "file.mp4")
+        assert not list(tmp_path.glob("file*"))  # a file's run interrupted: no overlay, no temp file
+
+
+def test_3d_angles_use_the_exercises_3d_thresholds():
+    # A squat to 110 degrees passes the image-plane turn (120: a front view's parallel squat) but not the
+    # 3-D one (100): in 3-D, where nothing is foreshortened, 110 degrees is a half squat.
+    t, angle = squats(2, 2.0, bottom=110.0)
+    image = count(t, angle).summary()
+    world = RepCounter(SQUAT, space="world")
+    for ti, a in zip(t, angle):
+        world.update(float(a), float(ti))
+    assert (image.count, image.partial_reps) == (2, 0)
+    assert (world.summary().count, world.summary().partial_reps) == (0, 2)
+    assert SQUAT.thresholds("world") == (150, 100) and SQUAT.thresholds("image") == (150, 120)
+    # Once counting has started the thresholds stay: a rep under way keeps its goalposts.
+    world.set_space("image")
+    assert world.space == "world"
+    # A side-view exercise has one set of thresholds: the image sees the true angle.
+    push_up = get_exercise("push-up")
+    assert push_up.thresholds("world") == push_up.thresholds("image")
+
+
+def test_user_exercises_may_give_3d_thresholds(tmp_path):
+    good = tmp_path / "mine.json"
+    good.write_text(json.dumps([{"name": "deep", "angle": "knee", "rest": 150, "turn": 120, "world_turn": 90}]))
+    assert load_exercises(good)["deep"].thresholds("world") == (150, 90)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"name": "odd", "angle": "knee", "rest": 150, "turn": 120, "world_turn": 170}]))
+    with pytest.raises(EdgeposeError, match="3-D thresholds must move the same way"):
+        load_exercises(bad)
+
+
+def test_the_arc_of_a_one_sided_exercise_is_drawn_at_its_joint():
+    from PIL import Image
+
+    from edgepose.fitness import PoseRepCounter
+    from edgepose.io.rep_overlay import ARC, draw_rep_overlay
+
+    pose = pose_from({"left_hip": (300.0, 100.0), "left_knee": (300.0, 300.0), "left_ankle": (500.0, 300.0)})
+    counting = PoseRepCounter(Exercise(name="left-squat", angle="left_knee", rest=150, turn=110))
+    counting.update(pose, 0.0)
+    assert counting.reading.side == ""
+    rgb = np.asarray(draw_rep_overlay(Image.new("RGB", (640, 480)), pose, counting))
+    ys, xs = np.nonzero(np.all(rgb == ARC, axis=2))
+    assert (np.abs(np.hypot(xs - 300.0, ys - 300.0) - 70) < 4).sum() > 60

@@ -138,10 +138,11 @@ def test_world_keypoints_are_smoothed_in_video_like_mediapipe(squat_frames):
         ) as est:
             runs[smoothing] = np.stack([world(est.estimate_for_video(rgb, t)[0]) for t, rgb in squat_frames])
     shift = np.linalg.norm(runs[True] - runs[False], axis=2)
-    # Measured: median 0.6 cm, max 11 cm (fast descents lag).
+    # Measured at the clip's 5 fps: median 0.7 cm, max 3.5 cm; frame-to-frame jerk (the mean absolute
+    # second difference) 2.7 -> 2.3 cm, less than at 30 fps, as the filter's cutoffs are in Hz.
     assert 0 < np.median(shift) < 0.03 and shift.max() < 0.2
-    standing = slice(0, 3)  # frames 0-2: standing still (DATA.md)
-    assert np.diff(runs[True][standing], axis=0).std() <= np.diff(runs[False][standing], axis=0).std()
+    jerk = {k: np.abs(np.diff(v, n=2, axis=0)).mean() for k, v in runs.items()}
+    assert jerk[True] < 0.95 * jerk[False], jerk
 
 
 def test_3d_knee_angles_agree_between_the_legs_where_the_image_plane_does_not(squat_poses):
@@ -170,7 +171,7 @@ def test_angles_in_3d_against_hand_computed_values():
     w[INDEX["right_hip"]] = (-0.1, 0.0, 0.0)
     w[INDEX["right_knee"]] = (-0.1, 0.4, 0.0)
     w[INDEX["left_shoulder"]] = (0.15, -0.5, 0.0)
-    w[INDEX["right_shoulder"]] = (-0.15, -0.5, -0.5)  # leaning forward by 45 degrees (shoulders' mean)
+    w[INDEX["right_shoulder"]] = (-0.15, -0.5, -0.5)  # the shoulders' mid-point 0.25 m forward, 0.5 m up
     kps = np.column_stack([w[:, :2] * 100 + 300, np.full(33, 0.9)])
     kps[INDEX["right_ankle"], 2] = 0.1  # unseen
     pose = make_pose(kps, names, world=w)

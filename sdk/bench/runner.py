@@ -423,6 +423,8 @@ def _exercise(opts: BenchOptions) -> Exercise | None:
         return None
     if opts.stills:
         raise EdgeposeError("--exercise counts reps over a stream of frames; it cannot be timed with --stills")
+    if opts.mode != "single":
+        raise EdgeposeError("--exercise counts one person's reps: use it with --mode single")
     # Imported only here: a bench without an exercise does not load the fitness layer.
     from edgepose.fitness import get_exercise
 

@@ -78,7 +78,7 @@ def bench(
     for b in backends:
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
-    extra = _exercises(exercise, exercises_file, stills)
+    extra = _exercises(exercise, exercises_file, stills, mode)
     # Imported here, not at start-up: the runner loads the estimator and its pipelines.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -139,7 +139,9 @@ def bench(
         raise typer.Exit(1)
 
 
-def _exercises(exercise: str | None, exercises_file: Path | None, stills: bool) -> dict[str, Exercise] | None:
+def _exercises(
+    exercise: str | None, exercises_file: Path | None, stills: bool, mode: str
+) -> dict[str, Exercise] | None:
     """Check --exercise before anything is loaded or created; returns the user's exercises, if any."""
     if exercise is None:
         if exercises_file is not None:
@@ -147,6 +149,8 @@ def _exercises(exercise: str | None, exercises_file: Path | None, stills: bool) 
         return None
     if stills:
         raise fail("--exercise counts reps over a stream of frames; it cannot be timed with --stills")
+    if mode != "single":
+        raise fail("--exercise counts one person's reps: use it with --mode single")
     # Imported only with --exercise: the fitness layer is no part of the CLI's start-up.
     from edgepose.fitness import get_exercise, load_exercises
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
-from edgepose.io.atomic import atomic_output, check_output_path
+from edgepose.io.atomic import atomic_output, check_not_an_input, check_output_path
 from edgepose.io.video import VIDEO_SUFFIXES, VideoSource, VideoWriter, is_video_file
 
 
@@ -42,6 +44,8 @@ def reps_command(
     except EdgeposeError as e:
         raise fail(str(e)) from None
     if list_:
+        if source is not None or camera is not None or exercise is not None or json_out or draw is not None:
+            raise fail("--list shows the catalogue and exits: give it alone (or with --exercises-file)")
         _print_catalogue({**CATALOGUE, **extra})
         return
     if exercise is None:
@@ -56,12 +60,17 @@ def reps_command(
         raise fail("give one video file or --camera N")
     if source is not None and not is_video_file(source):
         raise fail(f"{source}: reps need a video (a photo has no repetitions)")
+    json_path = Path(json_out) if json_out not in (None, "-") else None
     try:
-        if json_out not in (None, "-"):
-            check_output_path(Path(json_out))
+        if json_path is not None:
+            check_not_an_input(json_path, [source], "--json")
+            check_output_path(json_path)
         if draw is not None:
             if draw.suffix.lower() not in VIDEO_SUFFIXES:
                 raise EdgeposeError(f"{draw}: --draw writes a video: name it .mp4 or .avi")
+            check_not_an_input(draw, [source], "--draw")
+            if json_path is not None and os.path.realpath(draw) == os.path.realpath(json_path):
+                raise EdgeposeError(f"{draw}: --draw and --json name the same file")
             check_output_path(draw)
     except EdgeposeError as e:
         raise fail(str(e)) from None
@@ -109,8 +118,10 @@ def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None, dr
     spaces: set[str] = set()
     live = stderr.is_terminal
     writer = VideoWriter(draw, src.fps) if draw is not None else None
+    # A camera run ends with Ctrl-C: the reps so far are its result, and its overlay is kept.
+    ends_with_ctrl_c = (KeyboardInterrupt,) if src.live else ()
     try:
-        with FrameReader(src, max_frames) as reader:
+        with contextlib.suppress(*ends_with_ctrl_c), FrameReader(src, max_frames) as reader:
             for frame in reader:
                 result = estimator.estimate_video_frame(frame.rgb, frame.t_ms)
                 pose = result.poses[0] if result.poses else None
@@ -144,7 +155,8 @@ def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None, dr
     if seen == 0:
         warnings = ["nobody was found in the video: 0 reps"]
     elif counter.phase == "waiting":
-        warnings.append(f"the start position of {exercise.name} ({exercise.rest:g} degrees) was never held")
+        rest = exercise.thresholds(counter.space)[0]
+        warnings.append(f"the start position of {exercise.name} ({rest:g} degrees) was never held")
     return {
         "exercise": exercise.name,
         # "world": 3-D angles from the model's world keypoints (BlazePose); "image": in the image plane.
@@ -179,5 +191,8 @@ def _print_catalogue(catalogue: dict) -> None:
     for col in ("name", "angle", "rest", "turn", "sides", "view", "what counts"):
         table.add_column(col, justify="right" if col in ("rest", "turn") else "left")
     for ex in sorted(catalogue.values(), key=lambda e: e.name):
-        table.add_row(ex.name, ex.angle, f"{ex.rest:g}", f"{ex.turn:g}", ex.sides, ex.view, ex.description)
+        (rest, turn), (rest_3d, turn_3d) = ex.thresholds("image"), ex.thresholds("world")
+        rest_text = f"{rest:g}" + ("" if rest_3d == rest else f" (3-D {rest_3d:g})")
+        turn_text = f"{turn:g}" + ("" if turn_3d == turn else f" (3-D {turn_3d:g})")
+        table.add_row(ex.name, ex.angle, rest_text, turn_text, ex.sides, ex.view, ex.description)
     Console(width=None if sys.stdout.isatty() else 160).print(table)

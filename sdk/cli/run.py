@@ -24,7 +24,14 @@ from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.image import is_image_file, load_image
-from edgepose.io.atomic import PendingFile, atomic_output, check_output_dir, check_output_path, output_error
+from edgepose.io.atomic import (
+    PendingFile,
+    atomic_output,
+    check_not_an_input,
+    check_output_dir,
+    check_output_path,
+    output_error,
+)
 from edgepose.io.frame_reader import FrameReader
 from edgepose.io.video import VideoSource, VideoWriter, is_video_file
 
@@ -163,7 +170,9 @@ def run_command(
     overlays = _Overlays(draw, batch.items, n_sources, camera=camera is not None)
     relay = _Relay()
     try:
-        overlays.check()
+        overlays.check(batch.items)
+        if output is not None:
+            check_not_an_input(output, batch.items, "--output")
         # A camera alone runs in live-stream mode from the start; after files it gets its own estimator.
         live = camera is not None and not batch.items
         estimator = PoseEstimator.create_from_options(_live_options(options, relay) if live else options)
@@ -223,9 +232,11 @@ class _Overlays:
             groups.setdefault(str(name).lower(), []).append(src)
         return {k: v for k, v in groups.items() if len(v) > 1}
 
-    def check(self) -> None:
+    def check(self, inputs: list[Path] = ()) -> None:
         if self.draw is None:
             return
+        for item in inputs:
+            check_not_an_input(self.target(item), [item], "--draw")
         if self.is_dir:
             if self.draw.exists() and not self.draw.is_dir():
                 raise EdgeposeError(f"{self.draw}: --draw with several inputs needs a folder, not a file")

@@ -2,9 +2,12 @@
 the camera view it is counted from, and which keypoints must be in frame. User-defined exercises use the
 same dataclass, loaded from a small JSON or TOML file (`load_exercises`).
 
-Thresholds are image-plane angles as edgepose's models report them from the preferred view; a rep runs
-from `rest` (where the exercise starts and ends) past `turn` and back. Whether the angle closes (a squat's
-knee) or opens (a jumping jack's arms) follows from which of the two is larger.
+A rep runs from `rest` (where the exercise starts and ends) past `turn` and back. Whether the angle closes
+(a squat's knee) or opens (a jumping jack's arms) follows from which of the two is larger. The thresholds
+are image-plane angles as edgepose's models report them from the preferred view. Where that view
+foreshortens the joint (a squat seen from the front reads shallower than it is), `world_rest` /
+`world_turn` give the thresholds for 3-D angles (BlazePose's world keypoints); None: the same as in the
+image (a side view sees the joint's true angle).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Exercise:
     hold_s: float = 0.3  # the rest position held this long before counting starts
     hysteresis: float = 10.0  # degrees a threshold must be crossed by before the phase changes back
     description: str = ""
+    world_rest: float | None = None  # `rest` for 3-D angles; None: the same
+    world_turn: float | None = None  # `turn` for 3-D angles; None: the same
 
     def __post_init__(self) -> None:
         joint = f"left_{self.angle}"
@@ -49,11 +54,25 @@ class Exercise:
             raise EdgeposeError(f"exercise {self.name!r}: sides must be one of {', '.join(SIDE_POLICIES)}")
         if self.view not in VIEWS:
             raise EdgeposeError(f"exercise {self.name!r}: view must be one of {', '.join(VIEWS)}")
-        if abs(self.rest - self.turn) < 2 * self.hysteresis:
-            raise EdgeposeError(f"exercise {self.name!r}: rest and turn must be at least 2 x hysteresis apart")
+        for space in ("image", "world"):
+            rest, turn = self.thresholds(space)
+            if abs(rest - turn) < 2 * self.hysteresis:
+                what = "rest and turn" if space == "image" else "world_rest and world_turn"
+                raise EdgeposeError(f"exercise {self.name!r}: {what} must be at least 2 x hysteresis apart")
+            if (rest > turn) != (self.rest > self.turn):
+                raise EdgeposeError(f"exercise {self.name!r}: the 3-D thresholds must move the same way as rest/turn")
         if self.min_rep_s < 0 or self.hold_s < 0 or self.min_rom < 0 or self.hysteresis < 0:
             raise EdgeposeError(f"exercise {self.name!r}: durations, min_rom and hysteresis must be >= 0")
         object.__setattr__(self, "required", tuple(self.required))
+
+    def thresholds(self, space: str = "image") -> tuple[float, float]:
+        """(rest, turn) for angles measured in `space` ("image" or "world")."""
+        if space == "world":
+            return (
+                self.rest if self.world_rest is None else self.world_rest,
+                self.turn if self.world_turn is None else self.world_turn,
+            )
+        return self.rest, self.turn
 
     @property
     def two_sided(self) -> bool:
@@ -75,9 +94,10 @@ CATALOGUE: dict[str, Exercise] = {
     e.name: e
     for e in (
         Exercise(
-            # A front view foreshortens the thighs at the bottom: 120 in the image is a parallel squat.
-            "squat", "knee", rest=150, turn=120, sides="both", view="any", required=_LEGS,
-            description="knees from straight to below 120 degrees (in the image) and back",
+            # A front view foreshortens the thighs at the bottom: 120 in the image is a parallel squat; in
+            # 3-D the shared clip's parallel squats bottom out at 82-90 degrees.
+            "squat", "knee", rest=150, turn=120, sides="both", view="any", required=_LEGS, world_turn=100,
+            description="knees from straight to below 120 degrees in the image (100 in 3-D) and back",
         ),
         Exercise(
             "push-up", "elbow", rest=145, turn=100, sides="facing", view="side",

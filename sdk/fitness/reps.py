@@ -63,13 +63,22 @@ class RepSummary:
 class RepCounter:
     """Feed it `update(angle_degrees or None, t_s)` once per frame; `count`, `phase` and `reps` tell."""
 
-    def __init__(self, exercise: Exercise):
+    def __init__(self, exercise: Exercise, space: str = "image"):
+        """`space`: what the angles fed in are measured in ("image" or "world"), for the exercise's
+        thresholds (`Exercise.thresholds`)."""
         self.exercise = exercise
         # Work in a frame where a rep always lowers the value: x = angle for closing exercises, -angle else.
         self._sign = 1.0 if exercise.closes else -1.0
-        self._rest = self._sign * exercise.rest
-        self._turn = self._sign * exercise.turn
         self.reset()
+        self.set_space(space)
+
+    def set_space(self, space: str) -> None:
+        """Use the thresholds for angles measured in `space`; only before counting has started (a change
+        of space in the middle of a session would move the goalposts of a rep under way)."""
+        if self.phase == WAITING and not self.reps:
+            self.space = space
+            rest, turn = self.exercise.thresholds(space)
+            self._rest, self._turn = self._sign * rest, self._sign * turn
 
     def reset(self) -> None:
         self.phase = WAITING
@@ -185,4 +194,8 @@ class PoseRepCounter:
     def update(self, pose: Pose | None, t_s: float) -> Rep | None:
         """One frame's pose (None: nobody); returns the rep (or partial rep) that ended in it, if any."""
         self.reading = self.selector.read(pose)
-        return self.counter.update(self.reading.angle.degrees if self.reading else None, t_s)
+        if self.reading is None:
+            return self.counter.update(None, t_s)
+        if self.reading.angle.space != self.counter.space:
+            self.counter.set_space(self.reading.angle.space)  # 3-D angles (BlazePose): its thresholds
+        return self.counter.update(self.reading.angle.degrees, t_s)

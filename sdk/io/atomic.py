@@ -14,7 +14,7 @@ import glob
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from edgepose.errors import EdgeposeError
@@ -146,3 +146,19 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
             yield tmp
     except OSError as e:
         raise output_error(target, e) from None
+
+
+def check_not_an_input(output: str | Path, inputs: Iterable[str | Path | None], option: str) -> None:
+    """Refuse an output path that is one of the inputs (the same file by any path): writing it would
+    destroy what is being read."""
+    out = Path(output)
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item)
+        same = os.path.realpath(out) == os.path.realpath(src)
+        if not same and out.exists() and src.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, src)
+        if same:
+            raise EdgeposeError(f"{output}: {option} would overwrite the input {item}; give another path")

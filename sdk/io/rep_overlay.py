@@ -56,9 +56,11 @@ def _draw_panel(image: Image.Image, counting: PoseRepCounter, scale: float) -> N
     sizes = [ImageDraw.Draw(image).textbbox((0, 0), text, font=font) for text, font, _ in lines]
     width = max(b[2] - b[0] for b in sizes) + 2 * pad
     height = sum(b[3] - b[1] + pad for b in sizes) + pad
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    ImageDraw.Draw(layer).rectangle([0, 0, width, height], fill=PANEL)
-    image.paste(Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB"))
+    # Only the panel's box is blended: the whole frame would cost more than the model on a 720p frame.
+    box = (0, 0, min(width + 1, image.width), min(height + 1, image.height))
+    region = image.crop(box).convert("RGBA")
+    shade = Image.new("RGBA", region.size, PANEL)
+    image.paste(Image.alpha_composite(region, shade).convert("RGB"), box[:2])
     draw = ImageDraw.Draw(image)
     y = pad
     for (text, font, color), box in zip(lines, sizes, strict=True):
@@ -70,6 +72,8 @@ def _draw_arcs(image: Image.Image, pose: Pose, angle: str, side: str, label: str
     points = {k.name: k for k in pose.keypoints}
     if angle in (TRUNK_LEAN, HIP_ABDUCTION):
         arcs = [_body_arc(points, angle)]
+    elif angle in THREE_POINT:  # one named joint ("left_knee"): an exercise of one side
+        arcs = [tuple(points.get(n) for n in THREE_POINT[angle])]
     else:
         sides = ("left", "right") if side == "both" else (side,)
         arcs = [tuple(points.get(n) for n in THREE_POINT[f"{s}_{angle}"]) for s in sides]

@@ -115,8 +115,9 @@ def _assign(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
     return [(r, c) for r, c in pairs if sim[r, c] >= min_similarity]
 
 
-# World keypoints (metres) are smoothed with MediaPipe's settings for BlazePose's world landmarks
-# (pose_landmark_filtering.pbtxt: min_cutoff 0.1, beta 40, derivate_cutoff 1, no value scaling).
+# World keypoints (metres) are smoothed with the cutoffs MediaPipe gives BlazePose's world landmarks
+# (pose_landmark_filtering.pbtxt: min_cutoff 0.1, beta 40, derivate_cutoff 1, no value scaling), here in
+# this module's One-Euro; single-person BlazePose runs MediaPipe's own variant (`landmark_filter`).
 WORLD_ONE_EURO = OneEuroParams(min_cutoff=0.1, beta=40.0, d_cutoff=1.0)
 
 
