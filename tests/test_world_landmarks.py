@@ -130,7 +130,7 @@ def test_stills_and_both_modes_carry_world_keypoints_and_movenet_has_none(mode):
 
 def test_world_keypoints_are_smoothed_in_video_like_mediapipe(squat_frames):
     # MediaPipe smooths world landmarks (One-Euro 0.1 Hz / beta 40): smoothing changes them by a few cm
-    # at most, and makes the still-standing first frames steadier than the raw per-frame output.
+    # at most, and makes the stream less jerky than the raw per-frame output.
     runs = {}
     for smoothing in (True, False):
         with PoseEstimator.create_from_options(
