@@ -29,11 +29,26 @@ _THROTTLED_NOW = 0xF
 _THROTTLED_SINCE_BOOT = 0xF0000
 
 
+# The file system the readings come from: "/" on a device; in tests, a folder laid out like a Raspberry Pi
+# or a Coral board's /proc and /sys.
+ROOT = Path("/")
+
+
+def _at(path: str | Path) -> Path:
+    return ROOT / str(path).lstrip("/")
+
+
 def _read(path: str | Path) -> str | None:
     try:
-        return Path(path).read_text(errors="replace").replace("\x00", "").strip()
+        return _at(path).read_text(errors="replace").replace("\x00", "").strip()
     except OSError:
         return None
+
+
+def _glob(pattern: str) -> list[str]:
+    """Paths matching `pattern` (absolute, as on the device) under ROOT, named as on the device."""
+    root = str(ROOT).rstrip("/")
+    return sorted(p[len(root) :] if root else p for p in glob.glob(str(_at(pattern))))
 
 
 def _cpu_model() -> str:
@@ -54,10 +69,10 @@ def _ram_mb() -> float | None:
 
 def _coral() -> dict[str, int]:
     usb = 0
-    for dev in glob.glob("/sys/bus/usb/devices/*"):
+    for dev in _glob("/sys/bus/usb/devices/*"):
         ids = (_read(f"{dev}/idVendor"), _read(f"{dev}/idProduct"))
         usb += ids in _CORAL_USB_IDS
-    pcie = len(glob.glob("/dev/apex_*"))
+    pcie = len(_glob("/dev/apex_*"))
     return {"usb": usb, "pcie": pcie}
 
 
@@ -73,8 +88,7 @@ def _versions() -> dict[str, str]:
 
 def _thermal_zones() -> list[dict[str, str]]:
     return [
-        {"zone": Path(z).name, "type": _read(f"{z}/type") or "?"}
-        for z in sorted(glob.glob("/sys/class/thermal/thermal_zone*"))
+        {"zone": Path(z).name, "type": _read(f"{z}/type") or "?"} for z in _glob("/sys/class/thermal/thermal_zone*")
     ]
 
 
@@ -112,7 +126,7 @@ def fingerprint() -> dict:
 def _libedgetpu() -> bool:
     import ctypes.util
 
-    return ctypes.util.find_library("edgetpu") is not None or bool(glob.glob("/usr/lib/*/libedgetpu.so.1*"))
+    return ctypes.util.find_library("edgetpu") is not None or bool(_glob("/usr/lib/*/libedgetpu.so.1*"))
 
 
 @dataclass(frozen=True)
@@ -126,13 +140,13 @@ class ThermalState:
 
 def thermal_state() -> ThermalState:
     temps = []
-    for z in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
+    for z in _glob("/sys/class/thermal/thermal_zone*/temp"):
         raw = _read(z)
         if raw and raw.lstrip("-").isdigit() and int(raw) > 0:
             temps.append(int(raw) / 1000.0)
     counts = [
         int(v)
-        for p in glob.glob("/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count")
+        for p in _glob("/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count")
         if (v := _read(p)) and v.isdigit()
     ]
     return ThermalState(

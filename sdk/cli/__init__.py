@@ -1,4 +1,4 @@
-"""The `edgepose` command line: one module per command (run, convert, models, bench, eval, reps)."""
+"""The `edgepose` command line: one module per command (run, convert, models, bench, eval, reps, doctor)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 from edgepose.cli.bench import bench_app
 from edgepose.cli.common import stderr
 from edgepose.cli.convert import convert_command
+from edgepose.cli.doctor import doctor_command
 from edgepose.cli.eval import eval_command
 from edgepose.cli.models import models_app
 from edgepose.cli.reps import reps_command
@@ -26,6 +27,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
 app.command("reps")(reps_command)
+app.command("doctor")(doctor_command)
 
 
 # typer re-exports BadParameter but not its base; found this way it works with click and typer's own copy.
