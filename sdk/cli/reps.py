@@ -16,13 +16,17 @@ from edgepose.bindings import BACKENDS
 from edgepose.cli.common import fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.io.atomic import atomic_output, check_not_an_input, check_output_path
+from edgepose.io.cameras import open_camera
+from edgepose.io.picamera import parse_camera
 from edgepose.io.video import VIDEO_SUFFIXES, VideoSource, VideoWriter, is_video_file
 
 
 def reps_command(
     source: Path | None = typer.Argument(None, help="A video file (or use --camera).", readable=False),
     exercise: str | None = typer.Option(None, "--exercise", "-e", help="Exercise name (see --list)."),
-    camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
+    camera: str | None = typer.Option(
+        None, "--camera", help="Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."
+    ),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Single-person model (name or file)."),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
     threads: int | None = typer.Option(None, "--threads", help="Inference threads (default: automatic)."),
@@ -58,6 +62,11 @@ def reps_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if (source is None) == (camera is None):
         raise fail("give one video file or --camera N")
+    if camera is not None:
+        try:
+            parse_camera(camera)
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
     if source is not None and not is_video_file(source):
         raise fail(f"{source}: reps need a video (a photo has no repetitions)")
     json_path = Path(json_out) if json_out not in (None, "-") else None
@@ -78,7 +87,7 @@ def reps_command(
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
 
     try:
-        src = VideoSource.open_file(source) if source is not None else VideoSource.open_camera(camera or 0)
+        src = VideoSource.open_file(source) if source is not None else open_camera(camera)
         options = PoseEstimatorOptions(model=model, mode="single", backend=backend, threads=threads)
         with PoseEstimator.create_from_options(options) as estimator:
             summary = count_reps(estimator, src, chosen, max_frames, draw)

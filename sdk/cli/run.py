@@ -32,7 +32,9 @@ from edgepose.io.atomic import (
     check_output_path,
     output_error,
 )
+from edgepose.io.cameras import open_camera
 from edgepose.io.frame_reader import FrameReader
+from edgepose.io.picamera import parse_camera
 from edgepose.io.video import VideoSource, VideoWriter, is_video_file
 
 if TYPE_CHECKING:
@@ -107,7 +109,9 @@ def run_command(
         help="Image files, directories, video files.",
         readable=False,
     ),
-    camera: int | None = typer.Option(None, "--camera", help="Read camera N (OpenCV) instead."),
+    camera: str | None = typer.Option(
+        None, "--camera", help="Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."
+    ),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
     model_sha256: str | None = typer.Option(
         None, "--model-sha256", help="Refuse the model unless its SHA-256 starts with this (see `models info`)."
@@ -141,6 +145,11 @@ def run_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not inputs and camera is None:
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
+    if camera is not None:
+        try:
+            parse_camera(camera)
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     fitness = _fitness(exercise, exercises_file, mode)
@@ -298,7 +307,7 @@ class _Runner:
 
     def run_path(self, path: Path) -> None:
         if is_video_file(path):
-            self.run_video(path, None)
+            self.run_video(path)
         else:
             self.run_image(path)
 
@@ -324,10 +333,11 @@ class _Runner:
         finally:
             self._advance()
 
-    def run_camera(self, camera: int, relay: _Relay) -> None:
+    def run_camera(self, camera: str, relay: _Relay) -> None:
         """A camera in live-stream mode (`estimate_async`): capture on this thread, inference and output
         on the estimator's worker; a frame still waiting when a newer one comes is replaced (counted)."""
-        source_name = f"camera:{camera}"
+        kind, index = parse_camera(camera)
+        source_name = f"camera:{index}" if kind == "opencv" else f"picam:{index}"
         if self.est.live_stats is None:  # after files: the camera gets a live-stream estimator of its own
             from edgepose.estimator import PoseEstimator
 
@@ -346,7 +356,7 @@ class _Runner:
         captured: dict[float, tuple[int, float, np.ndarray | None]] = {}
         lock = threading.Lock()  # the capture loop adds and forgets frames while the worker takes them
         problems: list[BaseException] = []  # raised while writing a result; the capture loop stops
-        src: VideoSource | None = None
+        src = None
         writer: VideoWriter | None = None
         task = None
         if self.overlays.target(None) is not None:
@@ -373,7 +383,7 @@ class _Runner:
 
         relay.target = on_result
         try:
-            src = VideoSource.open_camera(camera)
+            src = open_camera(camera)
             target = self.overlays.target(None)
             writer = VideoWriter(target, src.fps) if target is not None else None
             if self.progress is not None:
@@ -416,14 +426,14 @@ class _Runner:
                 self.progress.remove_task(task)
             self._advance()
 
-    def run_video(self, path: Path | None, camera: int | None) -> None:
-        source_name = str(path) if path is not None else f"camera:{camera}"
+    def run_video(self, path: Path) -> None:
+        source_name = str(path)
         writer: VideoWriter | None = None
         reader: FrameReader | None = None
         meter = _Meter()
         task = None
         try:
-            src = VideoSource.open_file(path) if path is not None else VideoSource.open_camera(camera or 0)
+            src = VideoSource.open_file(path)
             # Made at once: closing it releases the source on every way out, a Ctrl-C included.
             reader = FrameReader(src, self.max_frames)
             target = self.overlays.target(path)
@@ -461,15 +471,7 @@ class _Runner:
             self._fail(source_name, f"{source_name}: {e}")
         finally:
             if reader is not None:
-                reader.close()
-                # Also when a camera run ends with Ctrl-C, the usual way.
-                if reader.dropped:
-                    stderr.print(
-                        f"edgepose: {source_name}: {reader.dropped} frame(s) dropped: inference was slower than "
-                        f"the camera, so the newest frame was used ({meter.describe(reader.dropped)})",
-                        markup=False,
-                        soft_wrap=True,
-                    )
+                reader.close()  # a file's reader never drops a frame (cameras: run_camera)
             if writer is not None:
                 writer.abort()  # removes the partial file unless close() already renamed it
             if task is not None:
