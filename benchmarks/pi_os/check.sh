@@ -221,6 +221,7 @@ binfmt_setup() {
 debootstrap_root() {
     if [[ -f $MARKER && $REBUILD == 0 ]]; then
         echo "reusing the root at $RFS (built $(cat "$MARKER")); --rebuild to start over"
+        meta root_built "reused: built $(cat "$MARKER")"
         return 0
     fi
     if [[ -e $RFS ]]; then
@@ -230,9 +231,11 @@ debootstrap_root() {
     fi
     mkdir -p "$RFS"
     # The default variant (required + important) is nearer Raspberry Pi OS Lite than minbase.
+    local t0=$SECONDS
     nice -n 10 debootstrap --arch=arm64 --include=python3,python3-venv,python3-pip,ca-certificates \
         "$SUITE" "$RFS" "$MIRROR" || return 1
-    date -u +%FT%TZ >"$MARKER"
+    echo "$(date -u +%FT%TZ), debootstrap took $((SECONDS - t0)) s" >"$MARKER"
+    meta root_built "this run: $(cat "$MARKER")"
 }
 
 # pip in the root uses the host's pip configuration (index, local file indexes, constraints) and CA bundle.

@@ -244,6 +244,7 @@ def report(work: Path, guest_out: Path, out: Path) -> dict:
             "fake_cpuinfo": meta.get("fake_cpuinfo"),
             "emulated_cpuinfo": (meta.get("emulated_cpuinfo") or "").splitlines(),
             "debian_suite": meta.get("suite"),
+            "root": meta.get("root_built"),
             "debian_version": meta.get("debian_version"),
             "python": meta.get("python_version"),
             "glibc": meta.get("glibc"),
