@@ -105,7 +105,7 @@ def diff(x86_path: str | Path, arm_path: str | Path) -> dict:
                 score_diffs.append(abs(u[2] - v[2]))
                 if u[2] >= CONFIDENT and v[2] >= CONFIDENT:
                     confident.append(d)
-                if worst is None or d > worst["px"]:
+                if d > 0 and (worst is None or d > worst["px"]):
                     worst = {"px": round(d, 3), "source": key[0], "frame": key[1], "pose_x86_64": i, "keypoint": k,
                              "x86_64": u, "aarch64": v}
         for i in sorted(set(range(len(a))) - {i for i, _ in pairs}):
