@@ -372,13 +372,31 @@ x86_reference() {
     [[ $where == "$site"/* ]] || { echo "the reference imports edgepose from $where, not $site"; return 1; }
     "$X86_PYTHON" -m pip freeze >"$WORK/x86/freeze.txt"
     "$X86_PYTHON" -V >"$WORK/x86/python.txt"
-    local r name args
-    for r in "${RUNS_BASE[@]}" "${RUNS_VIDEO[@]}"; do
+    PYTHONPATH=$site x86_runs "$X86_PYTHON" "" "" "${RUNS_BASE[@]}" "${RUNS_VIDEO[@]}"
+}
+
+x86_reference_tflite() {
+    # No x86_64 environment has tflite-runtime: the same install as the second arm64 venv, on the host.
+    local venv=$WORK/x86/venv-tflite
+    rm -rf "$venv"
+    nice -n 10 python3 -m venv "$venv" || return 1
+    nice -n 10 "$venv/bin/pip" install -q "$RFS$SRC" 'numpy<2' tflite-runtime 2>&1 | grep -v '^WARNING: Location' || true
+    "$venv/bin/pip" freeze >"$WORK/x86/freeze-tflite.txt" || return 1
+    grep -q '^tflite-runtime==' "$WORK/x86/freeze-tflite.txt" || { echo "tflite-runtime not installed"; return 1; }
+    x86_runs "$venv/bin/python" "-tflite-runtime" "--backend tflite-runtime" "${RUNS_BASE[@]}"
+}
+
+# x86_runs PYTHON SUFFIX EXTRA NAME|ARGS...: every run is tried; the step fails if one did.
+x86_runs() {
+    local py=$1 suffix=$2 extra=$3 r name args rc=0 status
+    shift 3
+    for r in "$@"; do
         name=${r%%|*} args=${r#*|}
-        echo "+ edgepose run $args -o $name.jsonl"
-        PYTHONPATH=$site EDGEPOSE_MODEL_DIR=$SHARED/models nice -n 10 "$X86_PYTHON" -m edgepose.cli run $args \
-            -o "$WORK/x86/$name.jsonl" || return 1
+        echo "+ edgepose run $args $extra -o $name$suffix.jsonl"
+        EDGEPOSE_MODEL_DIR=$SHARED/models nice -n 10 "$py" -m edgepose.cli run $args $extra \
+            -o "$WORK/x86/$name$suffix.jsonl" || { status=$?; rc=1; echo "FAILED (exit $status) on x86_64: edgepose run $args $extra"; }
     done
+    return $rc
 }
 
 # venv_install VENV TAG PIP-ARGS...: a fresh venv from the system Python, then pip install as a Pi user does.
@@ -396,14 +414,19 @@ venv_install() {
 
 # arm_run VENV SUFFIX EXTRA NAME|ARGS...: edgepose run inside the root; pairs recorded for compare.py.
 arm_run() {
-    local venv=$1 suffix=$2 extra=$3 r name args
+    local venv=$1 suffix=$2 extra=$3 r name args rc=0 status
     shift 3
     for r in "$@"; do
         name=${r%%|*} args=${r#*|}
-        in_root "set -x; $venv/bin/edgepose run $args $extra -o $GUEST/out/$name$suffix.jsonl" || return 1
-        printf '%s\t%s\t%s\t%s\n' "$name$suffix" "$WORK/x86/$name.jsonl" "$RFS$GUEST/out/$name$suffix.jsonl" \
-            "aarch64 ${extra:-default backend} vs x86_64 default backend" >>"$WORK/pairs.tsv"
+        if in_root "set -x; $venv/bin/edgepose run $args $extra -o $GUEST/out/$name$suffix.jsonl"; then
+            printf '%s\t%s\t%s\t%s\n' "$name$suffix" "$WORK/x86/$name$suffix.jsonl" "$RFS$GUEST/out/$name$suffix.jsonl" \
+                "edgepose run $args $extra: aarch64 vs x86_64" >>"$WORK/pairs.tsv"
+        else
+            status=$? rc=1
+            echo "FAILED (exit $status) on aarch64: edgepose run $args $extra"
+        fi
     done
+    return $rc
 }
 
 doctor() {
@@ -439,6 +462,8 @@ STEP_MSG="debootstrap $SUITE arm64 into $RFS (reused when complete)" step deboot
 STEP_MSG="mounts, pip configuration, committed code ($REF) into the root" step prepare-root critical prepare_root
 STEP_MSG="the root runs as aarch64 under qemu (Debian, Python, emulated cpuinfo)" step root-info critical root_info
 STEP_MSG="x86_64 reference: the same edgepose run commands on the host" step x86-reference optional x86_reference
+STEP_MSG="x86_64 reference for tflite-runtime: a host venv with . 'numpy<2' tflite-runtime" \
+    step x86-reference-tflite optional x86_reference_tflite
 
 STEP_MSG="venv + pip install . (the on-device install)" step pip-install-base critical venv_install "$VENV" base .
 STEP_MSG="edgepose run on the photos (single, multi), base install" step run-photos optional \
