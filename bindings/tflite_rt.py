@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from edgepose.bindings.tflite_interpreter import TFLiteInterpreterBackend
@@ -12,6 +13,8 @@ def interpreter_module():
     try:
         from tflite_runtime import interpreter
     except ImportError as e:
+        if importlib.util.find_spec("tflite_runtime") is not None:  # there, but its native part fails
+            raise BackendError(f"tflite-runtime is installed but fails to import: {e}".splitlines()[0]) from e
         raise BackendError("tflite-runtime is not installed: pip install tflite-runtime") from e
     except (AttributeError, RuntimeError) as e:
         # tflite-runtime 2.14 is built against numpy 1.x and fails to import under numpy 2.

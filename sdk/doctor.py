@@ -107,8 +107,8 @@ def _picamera2() -> dict:
             "not importable: on Raspberry Pi OS `sudo apt install python3-picamera2` and make the venv with "
             "--system-site-packages"
         )
-        if not isinstance(e, ImportError):
-            problem = f"fails to import: {type(e).__name__}: {e}".splitlines()[0]
+        if not isinstance(e, ImportError):  # typically apt's simplejpeg under numpy 2
+            problem = f"fails to import ({type(e).__name__}: {e}".splitlines()[0] + "); it needs numpy<2 in the venv"
         return {"usable": False, "version": None, "problem": problem, "cameras": []}
     cameras = []
     # Listing is best effort (libcamera may be busy); opening is left to `run --camera picam`.
@@ -147,8 +147,9 @@ def _run_default() -> dict:
             ms = (time.perf_counter() - t0) * 1000
         finally:
             backend.close()
-    except EdgeposeError as e:
-        return {"model": DEFAULT_MODEL, "ok": False, "backend": None, "invoke_ms": None, "problem": str(e)}
+    except Exception as e:  # a broken runtime fails in its own ways: the doctor reports, never crashes
+        problem = str(e) if isinstance(e, EdgeposeError) else f"{type(e).__name__}: {e}"
+        return {"model": DEFAULT_MODEL, "ok": False, "backend": None, "invoke_ms": None, "problem": problem}
     return {"model": DEFAULT_MODEL, "ok": True, "backend": backend.name, "invoke_ms": round(ms, 2), "problem": None}
 
 

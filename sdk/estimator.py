@@ -81,7 +81,7 @@ class PoseEstimator:
         self._last_ts: float | None = None
         self._live: LiveStream | None = None
         if options.running_mode == "live_stream":
-            self._live = LiveStream(self._video_frame, options.result_callback)
+            self._live = LiveStream(self._live_frame, options.result_callback)
         # LiteRT's interpreter (its input/output buffers), the carried crops and the tracks are all
         # per-stream state: two threads interleaving on them corrupt each other's results.
         self._lock = threading.Lock()
@@ -121,11 +121,12 @@ class PoseEstimator:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = 1.0) -> None:
         """Release every backend (pose model and detector). Safe to call twice. In live-stream mode the
-        frame still waiting is processed first and the worker joined (within about a second)."""
+        frame still waiting is processed first and the worker joined, waiting at most `timeout_s` (None:
+        as long as it takes; what is still waiting then is dropped and counted)."""
         if self._live is not None:
-            self._live.close()
+            self._live.close(timeout_s)
         with self._lock:
             for backend in self.pipeline.backends.values():
                 backend.close()
@@ -171,7 +172,7 @@ class PoseEstimator:
                 "estimate_async needs PoseEstimatorOptions(running_mode='live_stream', result_callback=fn)"
             )
         rgb = load_image(frame)
-        if isinstance(frame, np.ndarray) and np.shares_memory(rgb, frame):
+        if isinstance(frame, np.ndarray) and np.may_share_memory(rgb, frame):
             rgb = rgb.copy()  # the caller may refill its buffer (cameras do) before the worker gets to it
         return self._live.submit(rgb, timestamp_ms)
 
@@ -182,16 +183,29 @@ class PoseEstimator:
         return self._live.stats.dropped if self._live is not None else 0
 
     @property
+    def pending_timestamps(self) -> tuple[float, ...]:
+        """Live stream: the timestamps whose results may still come (the frame in flight, the one
+        waiting); every older frame was delivered or dropped. Empty in the other modes."""
+        return self._live.pending() if self._live is not None else ()
+
+    @property
     def live_stats(self) -> LiveStreamStats | None:
         """Live stream: offered, delivered and each kind of drop; None in the other modes."""
         return self._live.stats if self._live is not None else None
 
-    def _video_frame(self, rgb, timestamp_ms: float) -> FrameResult:
+    def _live_frame(self, rgb, timestamp_ms: float) -> FrameResult:
+        # The live stream orders its own timestamps; an earlier one here is a new stream after reset()
+        # whose first frame raced the old stream's last: it starts the stream state afresh.
+        return self._video_frame(rgb, timestamp_ms, restart_on_earlier=True)
+
+    def _video_frame(self, rgb, timestamp_ms: float, restart_on_earlier: bool = False) -> FrameResult:
         h, w = rgb.shape[:2]
         timings = Timings()
         with self._lock:
             if self._last_ts is not None and not timestamp_ms > self._last_ts:
-                raise EdgeposeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
+                if not restart_on_earlier:
+                    raise EdgeposeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
+                self._reset_stream()
             self._last_ts = float(timestamp_ms)
             if self._carry is None:
                 out = self.pipeline.estimate_video(rgb, timings)
@@ -208,13 +222,19 @@ class PoseEstimator:
         return self._frame(out, poses, w, h, timings)
 
     def reset(self) -> None:
-        """Forget the tracked crops, tracks, smoothing state and the last timestamp (a new stream)."""
+        """Forget the tracked crops, tracks, smoothing state and the last timestamp (a new stream). In
+        live-stream mode the new stream's timestamps may start again; its frame still waiting is dropped."""
+        if self._live is not None:
+            self._live.reset()
         with self._lock:
-            self._last_ts = None
-            self._tracker.reset()
-            if self._carry is not None:
-                self._carry.reset()
-            self.pipeline.reset()
+            self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        self._last_ts = None
+        self._tracker.reset()
+        if self._carry is not None:
+            self._carry.reset()
+        self.pipeline.reset()
 
     # Internals --------------------------------------------------------------------------------
     def _poses(self, people: list[Tracked]) -> list[Pose]:

@@ -11,10 +11,11 @@ an exception on a repeated timestamp, a graph that hangs when frames come faster
 - results arrive in timestamp order (one worker);
 - an exception raised by the callback is logged once with its traceback (later ones are counted) and
   the stream goes on;
-- `close()` processes the frame still waiting, then joins the worker, in about a second at most.
+- `close()` processes the frame still waiting, then joins the worker, in about a second at most (what is
+  still waiting after that is dropped and counted).
 
 Every frame offered is either delivered (`delivered`) or dropped (`dropped`): offered == delivered +
-dropped, once closed.
+dropped, once closed. The worker holds the estimator: close it (or use it in a `with` block).
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ class LiveStreamStats:
     replaced: int = 0  # waiting frames replaced by a newer one
     out_of_order: int = 0  # frames whose timestamp did not increase
     failed: int = 0  # frames whose estimation raised (logged; the stream goes on)
+    unfinished: int = 0  # frames still waiting when close() gave up on a slow worker, or reset() came
     callback_errors: int = 0  # exceptions raised by the callback
+    first_error: str | None = None  # what the first failed frame raised
 
     @property
     def dropped(self) -> int:
-        return self.replaced + self.out_of_order + self.failed
+        return self.replaced + self.out_of_order + self.failed + self.unfinished
 
 
 class LiveStream:
@@ -62,6 +65,7 @@ class LiveStream:
         self.stats = LiveStreamStats()
         self._cond = threading.Condition()
         self._waiting: tuple[np.ndarray, float] | None = None
+        self._in_flight: float | None = None  # the timestamp being estimated or delivered
         self._closing = False
         self._last_ts: float | None = None
         self._thread: threading.Thread | None = None
@@ -87,29 +91,54 @@ class LiveStream:
             self._cond.notify()
         return True
 
-    def close(self, timeout_s: float = JOIN_TIMEOUT_S) -> None:
-        """Process the waiting frame, then stop the worker; returns within about `timeout_s` even if a
-        callback never returns (the worker is a daemon thread and is left behind)."""
+    def pending(self) -> tuple[float, ...]:
+        """The timestamps of the frames whose results may still come (in flight, then waiting); any
+        older frame offered was delivered or dropped."""
+        with self._cond:
+            held = (self._in_flight, None if self._waiting is None else self._waiting[1])
+        return tuple(t for t in held if t is not None)
+
+    def reset(self) -> None:
+        """A new stream: its timestamps may start again from anywhere. The frame still waiting belongs to
+        the old stream and is dropped (counted as unfinished)."""
+        with self._cond:
+            if self._waiting is not None:
+                self._waiting = None
+                self.stats.unfinished += 1
+            self._last_ts = None
+
+    def close(self, timeout_s: float | None = JOIN_TIMEOUT_S) -> None:
+        """Process the waiting frame, then stop the worker. With a `timeout_s` (None: wait as long as it
+        takes), return after about that long even if the worker is still busy (a slow model, a callback
+        that never returns): the frame still waiting then is dropped (counted as unfinished), the one in
+        flight is finished by the worker, a daemon thread left behind."""
         with self._cond:
             if self._closing:
                 return
             self._closing = True
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning("edgepose: the live stream's worker did not stop within %.1f s (slow callback?)", timeout_s)
+        worker = self._thread
+        if worker is not None and worker is not threading.current_thread():  # close() from the callback
+            worker.join(timeout_s)
+            if worker.is_alive():
+                with self._cond:
+                    if self._waiting is not None:
+                        self._waiting = None
+                        self.stats.unfinished += 1
+                log.warning("edgepose: live stream: the worker is still busy after %.1f s (slow model?)", timeout_s)
         if self.stats.callback_errors > 1:
             log.warning("edgepose: the result callback raised %d times in all", self.stats.callback_errors)
 
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._in_flight = None
                 while self._waiting is None and not self._closing:
                     self._cond.wait()
                 if self._waiting is None:  # closing, nothing left
                     return
                 (rgb, ts), self._waiting = self._waiting, None
+                self._in_flight = ts
             self._deliver(rgb, ts)
 
     def _deliver(self, rgb: np.ndarray, ts: float) -> None:
@@ -118,7 +147,9 @@ class LiveStream:
         except Exception as e:  # an estimation error must not kill the stream: counted and logged once
             with self._cond:
                 self.stats.failed += 1
-                first = self.stats.failed == 1
+                first = self.stats.first_error is None
+                if first:
+                    self.stats.first_error = str(e) or type(e).__name__
             if first:
                 log.error("edgepose: live stream: a frame failed (%s); further failures are counted", e)
             return

@@ -121,3 +121,16 @@ def test_doctor_json_to_a_bad_path_is_one_line(model_dir, tmp_path, bad):
     (tmp_path / "a-file").write_text("")
     r = Cli(cli_env(model_dir, tmp_path))("doctor", "--json", str(tmp_path / bad))
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_doctor_reports_a_runtime_that_breaks_in_its_own_way(monkeypatch):
+    # A wheel for another CPU or glibc: not an ImportError, and the package's metadata says it is there.
+    def broken():
+        raise AttributeError("_ARRAY_API not found")
+
+    monkeypatch.setattr(litert, "interpreter_module", broken)
+    monkeypatch.setattr(tflite_rt, "interpreter_module", broken)
+    report = doctor_report()
+    assert not report["ok"] and "AttributeError: _ARRAY_API not found" in report["default_model"]["problem"]
+    row = report["backends"][0]
+    assert not row["usable"] and row["problem"].startswith("ai-edge-litert is installed but fails to import")

@@ -48,3 +48,18 @@ def test_models_info_shows_the_split(model_dir, tmp_path):
     assert lines["on the CPU"].startswith("59: RESHAPE 11, QUANTIZE 7")
     r = cli("models", "info", "posenet-mobilenet")
     assert "38 in the main graph, all on the CPU" in r.stdout
+
+
+def test_a_damaged_cpu_model_beside_it_only_loses_the_comparison(model_dir, tmp_path):
+    import shutil
+
+    from edgepose.assets.registry import ResolvedModel
+
+    tpu = tmp_path / "movenet_edgetpu.tflite"
+    shutil.copy(model_dir / "movenet_singlepose_lightning_int8_edgetpu.tflite", tpu)
+    (tmp_path / "movenet.tflite").write_bytes(b"TFL3" * 10)  # the "CPU model": garbage
+    m = operator_map(ResolvedModel(tpu, str(tpu), None))
+    assert (m.operators, m.edgetpu_ops, m.cpu_op_count) == (60, 1, 59)
+    assert m.cpu_model is None and m.mapped_to_tpu is None
+    shutil.copy(model_dir / "movenet_singlepose_lightning_int8.tflite", tmp_path / "movenet.tflite")
+    assert operator_map(ResolvedModel(tpu, str(tpu), None)).mapped_to_tpu == 98  # found by its name

@@ -33,7 +33,7 @@ def standin(monkeypatch):
 def test_camera_names():
     assert parse_camera("0") == ("opencv", 0) and parse_camera("2") == ("opencv", 2)
     assert parse_camera("picam") == ("picam", 0) and parse_camera("picam:1") == ("picam", 1)
-    for bad in ("picam:x", "usb", "-1", "picam:"):
+    for bad in ("picam:x", "usb", "-1", "picam:", "\u00b2", "\u0663"):  # superscript two, Arabic-Indic three
         with pytest.raises(VideoError, match="picam / picam:N"):
             parse_camera(bad)
 
@@ -114,3 +114,14 @@ def test_an_opencv_camera_that_fails_on_a_pi_points_to_picam(monkeypatch):
     with pytest.raises(VideoError) as e:
         cameras.open_camera("0")
     assert "picam" not in str(e.value)
+
+
+def test_picamera2_broken_by_numpy_2_says_so(monkeypatch, tmp_path):
+    # apt's Picamera2 imports simplejpeg, built for Pi OS's numpy 1.24: numpy 2 in the venv breaks it
+    # with a ValueError, not an ImportError (picamera2 issues #1088, #1211).
+    broken = "raise ValueError('numpy.dtype size changed, may indicate binary incompatibility')\n"
+    (tmp_path / "picamera2.py").write_text(broken)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    with pytest.raises(VideoError, match="picam: Picamera2 fails to import .*numpy<2"):
+        PicameraSource(0)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edgepose.assets.registry import REGISTRY, ResolvedModel, find_local
 from edgepose.bindings.tflite_file import EDGETPU_CUSTOM_OP, verify_model
+from edgepose.errors import EdgeposeError
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def operator_map(resolved: ResolvedModel) -> OperatorMap | None:
     ops = info.main_operators
     cpu = Counter(op for op in ops if op != EDGETPU_CUSTOM_OP)
     twin = _cpu_model(resolved) if info.is_edgetpu else None
-    twin_ops = len(verify_model(twin).main_operators) if twin is not None else None
+    twin_ops = None
+    if twin is not None:
+        try:
+            twin_ops = len(verify_model(twin).main_operators)
+        except EdgeposeError:  # a damaged CPU model only loses the comparison, not this file's map
+            twin = None
     return OperatorMap(
         operators=len(ops),
         edgetpu_ops=len(ops) - sum(cpu.values()),
@@ -82,7 +88,10 @@ def describe(m: OperatorMap) -> list[tuple[str, str]]:
 def _cpu_model(resolved: ResolvedModel) -> Path | None:
     spec = resolved.spec
     if spec is not None and spec.cpu_equivalent in REGISTRY:
-        local = find_local(REGISTRY[spec.cpu_equivalent])
+        try:
+            local = find_local(REGISTRY[spec.cpu_equivalent])
+        except EdgeposeError:  # present but not the pinned file: no comparison
+            local = None
         if local is not None:
             return local
     stem = resolved.path.stem

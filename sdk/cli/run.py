@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import stat
 import sys
@@ -350,9 +351,8 @@ class _Runner:
                 return
         est = self.est
         meter = _Meter()
-        # timestamp -> (frame index, capture time, the frame when it is drawn) of the frames not yet out:
-        # as many as the camera delivers during one inference (replaced ones are forgotten with the next
-        # result)
+        # timestamp -> (frame index, capture time, the frame when it is drawn) of the frames whose results
+        # may still come: at most the one in flight, the one waiting and the one being offered.
         captured: dict[float, tuple[int, float, np.ndarray | None]] = {}
         lock = threading.Lock()  # the capture loop adds and forgets frames while the worker takes them
         problems: list[BaseException] = []  # raised while writing a result; the capture loop stops
@@ -367,9 +367,6 @@ class _Runner:
                 return
             try:
                 with lock:
-                    # Results come in timestamp order: every older frame still here was replaced.
-                    for stale in [t for t in captured if t < timestamp_ms]:
-                        del captured[stale]
                     index, at, rgb = captured.pop(timestamp_ms)
                 meter.add(at)
                 if writer is not None:
@@ -381,7 +378,14 @@ class _Runner:
             except BaseException as e:  # handed to the capture loop, which stops and raises it
                 problems.append(e)
 
+        def failed() -> None:
+            stats = est.live_stats
+            if stats.failed:  # an inference error (a Coral unplugged, a broken model) ends the source
+                raise EdgeposeError(f"{source_name}: {stats.first_error}")
+
         relay.target = on_result
+        # The run reports failures itself, one line each: the live stream's own log lines would repeat them.
+        logging.getLogger("edgepose").addHandler(logging.NullHandler())
         try:
             src = open_camera(camera)
             target = self.overlays.target(None)
@@ -392,14 +396,24 @@ class _Runner:
             for index, t_ms, rgb in src.frames(self.max_frames):
                 if problems:
                     break
+                failed()
+                if writer is not None and index == 0:
+                    writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
                 with lock:
-                    captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
-                if not est.estimate_async(rgb, t_ms):  # a timestamp that did not increase: dropped
+                    pending = set(est.pending_timestamps)
+                    for gone in [t for t in captured if t not in pending]:  # delivered or replaced
+                        del captured[gone]
+                    fresh = t_ms not in captured
+                    if fresh:
+                        captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
+                if not est.estimate_async(rgb, t_ms) and fresh:  # a timestamp that did not increase
                     with lock:
                         captured.pop(t_ms, None)
-            est.close()  # the frame still waiting is processed: every result is out before the summary
+            est.close(timeout_s=None)  # every result out (the frame still waiting too) before the summary
+            relay.target = None
             if problems:
                 raise problems[0]
+            failed()
             if writer is not None:
                 writer.close()
         except EdgeposeError as e:
@@ -409,22 +423,31 @@ class _Runner:
         except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
             self._fail(source_name, f"{source_name}: {e}")
         finally:
-            est.close()  # also on Ctrl-C, the usual way a camera run ends
+            est.close()  # on Ctrl-C, the usual way a camera run ends: the waiting frame for up to a second
             relay.target = None
             if src is not None:
                 src.release()
-            if est.dropped_frames:
-                stderr.print(
-                    f"edgepose: {source_name}: {est.dropped_frames} frame(s) dropped: inference was slower than "
-                    f"the camera, so the newest frame was used ({meter.describe(est.dropped_frames)})",
-                    markup=False,
-                    soft_wrap=True,
-                )
+            self._say_dropped(source_name, est.live_stats, meter)
             if writer is not None:
                 writer.abort()
             if task is not None:
                 self.progress.remove_task(task)
             self._advance()
+
+    @staticmethod
+    def _say_dropped(source_name: str, stats, meter: _Meter) -> None:
+        parts = []
+        if stats.replaced:
+            parts.append(
+                f"{stats.replaced} frame(s) dropped: inference was slower than the camera, so the newest frame "
+                f"was used ({meter.describe(stats.replaced)})"
+            )
+        if stats.out_of_order:
+            parts.append(f"{stats.out_of_order} frame(s) with a timestamp not after the previous one dropped")
+        if stats.unfinished:
+            parts.append(f"{stats.unfinished} frame(s) still waiting at the end dropped")
+        for part in parts:
+            stderr.print(f"edgepose: {source_name}: {part}", markup=False, soft_wrap=True)
 
     def run_video(self, path: Path) -> None:
         source_name = str(path)

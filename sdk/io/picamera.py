@@ -27,7 +27,7 @@ def parse_camera(spec: str) -> tuple[str, int]:
     """`--camera` as given: "N" (OpenCV camera N) or "picam" / "picam:N" (Picamera2 camera N); returns
     ("opencv" | "picam", N). Raises VideoError for anything else."""
     text = str(spec).strip()
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]+", text):
         return "opencv", int(text)
     match = PICAM.match(text)
     if match:
@@ -49,6 +49,11 @@ class PicameraSource:
             raise VideoError(
                 "picam: Picamera2 is not importable: on Raspberry Pi OS `sudo apt install python3-picamera2` "
                 "and create the venv with --system-site-packages"
+            ) from e
+        except Exception as e:  # apt's Picamera2 (simplejpeg) is built for numpy 1: numpy 2 in the venv breaks it
+            raise VideoError(
+                f"picam: Picamera2 fails to import ({type(e).__name__}: {e}); apt's Picamera2 needs numpy<2 "
+                "in the venv: pip install 'numpy<2'".replace("\n", " ")
             ) from e
         self.name = f"picam:{index}"
         self.decoded = 0
