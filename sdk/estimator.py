@@ -166,7 +166,8 @@ class PoseEstimator:
         reaches the result callback later, in timestamp order. `timestamp_ms`: when the frame was
         captured (None: now, on a monotonic clock). A frame whose timestamp does not increase is dropped
         (returns False); a frame still waiting when a newer one comes is replaced. Both are counted in
-        `dropped_frames`. Bad input raises at once, here."""
+        `dropped_frames`. Bad input raises at once, here. The worker thread holds this estimator until
+        `close()` (or the end of a `with` block)."""
         if self._live is None:
             raise EdgeposeError(
                 "estimate_async needs PoseEstimatorOptions(running_mode='live_stream', result_callback=fn)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import sys
 import types
 
@@ -104,8 +105,18 @@ def test_auto_falls_back_to_tflite_runtime_when_litert_is_missing(monkeypatch, m
 def test_no_tflite_runtime_at_all(monkeypatch, movenet_path):
     _block_import(monkeypatch, "ai_edge_litert", ImportError("no LiteRT"))
     _block_import(monkeypatch, "tflite_runtime", ImportError("no tflite_runtime"))
+    real_find_spec = importlib.util.find_spec
+    absent = ("ai_edge_litert", "tflite_runtime")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in absent else real_find_spec(n, *a))
     with pytest.raises(BackendError, match="pip install ai-edge-litert"):
         open_backend(movenet_path)
+
+
+def test_an_installed_runtime_that_fails_to_import_is_not_called_missing(monkeypatch, movenet_path):
+    # A wheel for another glibc or CPU: the package is there, its native library is not loadable.
+    _block_import(monkeypatch, "ai_edge_litert", ImportError("libstdc++.so.6: version `GLIBCXX_3.4.32' not found"))
+    with pytest.raises(BackendError, match="ai-edge-litert is installed but fails to import: libstdc"):
+        open_backend(movenet_path, backend="litert")
 
 
 def _constant_movenet_onnx(path, y: float, x: float) -> None:

@@ -132,6 +132,8 @@ def count_reps(estimator, src: VideoSource, exercise, max_frames: int | None, dr
     try:
         with contextlib.suppress(*ends_with_ctrl_c), FrameReader(src, max_frames) as reader:
             for frame in reader:
+                if writer is not None and frame.index == 0:
+                    writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
                 result = estimator.estimate_video_frame(frame.rgb, frame.t_ms)
                 pose = result.poses[0] if result.poses else None
                 frames += 1
