@@ -33,4 +33,5 @@ def open_model(path: str | Path, threads: int, cpu_model: str | None = None) -> 
         delegate = module.load_delegate(lib)
     except (OSError, ValueError, RuntimeError) as e:
         raise BackendError(no_tpu_message(path, cpu_model)) from e
-    return TFLiteInterpreterBackend(module.Interpreter, path, threads, name, delegates=[delegate])
+    # An Edge TPU build is compiled for one input shape: batches run image by image.
+    return TFLiteInterpreterBackend(module.Interpreter, path, threads, name, delegates=[delegate], batchable=False)

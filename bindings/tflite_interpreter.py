@@ -39,7 +39,10 @@ class TFLiteInterpreterBackend(Backend):
         threads: int,
         name: str,
         delegates: list[Any] | None = None,
+        batchable: bool | None = None,
     ):
+        """`batchable`: None to find out on the first batch (resizing the input's batch dimension);
+        False to run batches image by image without ever resizing."""
         self.name = name
         self.path = Path(path)
         self.threads = threads
@@ -60,7 +63,7 @@ class TFLiteInterpreterBackend(Backend):
         self._batch = 1
         self._single_outputs = self.outputs
         # None: not tried yet. Some graphs (MoveNet's GATHER_ND) only run with batch 1.
-        self._batchable: bool | None = None
+        self._batchable: bool | None = batchable
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if self._batch != 1 and inputs[0].shape[0] == 1:

@@ -27,5 +27,13 @@ def interpreter_module():
     return interpreter
 
 
+# tflite-runtime 2.14 segfaults in allocate_tensors() after the batch dimension of some graphs is resized
+# (BlazePose's person detector; found by benchmarks/pi_os/check.sh, and on x86_64 too): a crash no
+# `except` can catch, so batches run image by image there, which gives the same results.
+BATCHABLE = False
+
+
 def open_model(path: str | Path, threads: int) -> TFLiteInterpreterBackend:
-    return TFLiteInterpreterBackend(interpreter_module().Interpreter, path, threads, "tflite-runtime")
+    return TFLiteInterpreterBackend(
+        interpreter_module().Interpreter, path, threads, "tflite-runtime", batchable=BATCHABLE
+    )
