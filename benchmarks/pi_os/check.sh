@@ -150,8 +150,7 @@ finish() {
     local t_end
     t_end=$(date +%s.%N)
     meta total_wall_s "$(awk -v a="$T_START" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')"
-    meta disk_rootfs "$(du -sh "$RFS" 2>/dev/null | cut -f1)"
-    meta disk_pip_cache "$(du -sh "$RFS/root/.cache/pip" 2>/dev/null | cut -f1)"
+    meta disk_rootfs "$(du -sh --one-file-system "$RFS" 2>/dev/null | cut -f1)"
     meta disk_work "$(du -sh "$WORK" 2>/dev/null | cut -f1)"
     say "[result] $OUT"
     local rc=0
@@ -197,7 +196,7 @@ host_setup() {
         [[ -n $(qemu_bin) ]] || nice -n 10 apt-get install -y -q qemu-user-static || return 1
     fi
     echo "debootstrap $(dpkg-query -W -f='${Version}' debootstrap)"
-    "$(qemu_bin)" --version | head -1
+    "$(qemu_bin)" --version | sed -n 1p
 }
 
 # ---- 2. binfmt_misc: arm64 ELF files run through qemu (registered with F: no qemu copy needed in the root) --
@@ -318,7 +317,7 @@ prepare_root() {
         mkdir -p "$RFS$(dirname "$interp")" && cp -L "$interp" "$RFS$interp" || return 1
     fi
     # The committed code (not the working tree): what a Pi user clones.
-    # Fresh venvs and outputs every run (the pip cache in /root/.cache/pip is kept).
+    # Fresh venvs and outputs every run.
     rm -rf "$RFS$SRC" "$RFS$GUEST" "$RFS$VENV" "$RFS$VENV_TFL" && mkdir -p "$RFS$SRC" "$RFS$GUEST/out"
     git -C "$REPO" archive "$REF" | tar -x -C "$RFS$SRC" || return 1
     meta commit "$(git -C "$REPO" rev-parse "$REF")"
@@ -340,8 +339,8 @@ root_info() {
         echo "uname -m: $(uname -m)"
         echo "debian: $(cat /etc/debian_version)"
         python3 -V
-        ldd --version | head -1
-        echo "--- /proc/cpuinfo (emulated) ---"; sed -n 1,12p /proc/cpuinfo') || return 1
+        ldd --version | sed -n 1p      # not head: with pipefail, a SIGPIPE to ldd fails the step
+        echo "--- /proc/cpuinfo (emulated) ---"; sed -n 1,12p /proc/cpuinfo') || { echo "$info"; return 1; }
     echo "$info"
     [[ $info == *"uname -m: aarch64"* ]] || { echo "not running as aarch64"; return 1; }
     meta debian_version "$(sed -n 's/^debian: //p' <<<"$info")"
@@ -452,7 +451,7 @@ if ((HOST_SETUP)); then
     step host-setup critical host_setup
 fi
 [[ -n $(qemu_bin) ]] || { echo "no qemu-aarch64-static" >&2; FAILED=1; finish; }
-meta qemu_version "$("$(qemu_bin)" --version | head -1)"
+meta qemu_version "$("$(qemu_bin)" --version | sed -n 1p)"
 meta qemu_cpu "$CPU"
 meta suite "$SUITE"
 meta label "$LABEL"
