@@ -309,3 +309,35 @@ def test_close_from_inside_the_callback_is_not_an_error(frames):
         time.sleep(0.01)
     time.sleep(0.1)
     assert est.live_stats.callback_errors == 0 and est.backend.closed
+
+
+def test_a_camera_run_ended_with_ctrl_c_keeps_its_output(monkeypatch, tmp_path, capsys):
+    # Ctrl-C is the usual end of a camera session: the JSON lines and the overlay so far are kept.
+    import json
+
+    import cv2
+
+    from edgepose.io import video
+
+    class Interrupted:  # the squat clip as a camera at its own pace, then Ctrl-C after 20 frames
+        name, live, fps = "camera:0", True, 30.0
+
+        def frames(self, max_frames=None):
+            for i, _, rgb in VideoSource.open_file(SQUATS).frames():
+                if i == 20:
+                    raise KeyboardInterrupt
+                time.sleep(0.03)
+                yield i, i * 33.3, rgb
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(video.VideoSource, "open_camera", staticmethod(lambda index: Interrupted()))
+    out, overlay = tmp_path / "cam.jsonl", tmp_path / "cam.mp4"
+    assert run_cli(monkeypatch, "--camera", "0", "-o", str(out), "--draw", str(overlay)) == 0
+    frames = [json.loads(line)["frame"] for line in out.read_text().splitlines()]
+    err = capsys.readouterr().err
+    assert len(frames) + dropped_count(err) == 20 and frames[-1] == 19
+    cap = cv2.VideoCapture(str(overlay))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    cap.release()

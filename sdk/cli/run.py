@@ -393,22 +393,25 @@ class _Runner:
             if self.progress is not None:
                 task = self.progress.add_task(source_name, total=self.max_frames, rate="")
             self._start_counting()
-            for index, t_ms, rgb in src.frames(self.max_frames):
-                if problems:
-                    break
-                failed()
-                if writer is not None and index == 0:
-                    writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
-                with lock:
-                    pending = set(est.pending_timestamps)
-                    for gone in [t for t in captured if t not in pending]:  # delivered or replaced
-                        del captured[gone]
-                    fresh = t_ms not in captured
-                    if fresh:
-                        captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
-                if not est.estimate_async(rgb, t_ms) and fresh:  # a timestamp that did not increase
+            # Ctrl-C is how a camera session ends: the frames so far are its result (the JSON lines and
+            # the overlay are kept, exit 0); a second Ctrl-C while the last results come out aborts.
+            with contextlib.suppress(KeyboardInterrupt):
+                for index, t_ms, rgb in src.frames(self.max_frames):
+                    if problems:
+                        break
+                    failed()
+                    if writer is not None and index == 0:
+                        writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
                     with lock:
-                        captured.pop(t_ms, None)
+                        pending = set(est.pending_timestamps)
+                        for gone in [t for t in captured if t not in pending]:  # delivered or replaced
+                            del captured[gone]
+                        fresh = t_ms not in captured
+                        if fresh:
+                            captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
+                    if not est.estimate_async(rgb, t_ms) and fresh:  # a timestamp that did not increase
+                        with lock:
+                            captured.pop(t_ms, None)
             est.close(timeout_s=None)  # every result out (the frame still waiting too) before the summary
             relay.target = None
             if problems:
