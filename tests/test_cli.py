@@ -234,3 +234,10 @@ def test_the_lazy_stderr_console_agrees_with_rich_about_terminals(monkeypatch):
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         assert _StderrConsole().is_terminal == Console(file=_sys.stderr).is_terminal, env
+
+
+def test_version_is_shown_without_loading_anything(cli):
+    from importlib.metadata import version
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout == f"edgepose {version('edgepose')}\n" and r.stderr == ""

@@ -21,6 +21,28 @@ from edgepose.cli.run import run_command
 from edgepose.errors import EdgeposeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device human pose estimation.")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"edgepose {version('edgepose')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("edgepose unknown (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Show the installed version and exit."
+    ),
+) -> None:
+    """On-device human pose estimation."""
+
+
 app.command("run")(run_command)
 app.command("convert")(convert_command)
 app.add_typer(models_app, name="models")

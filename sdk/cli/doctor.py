@@ -16,8 +16,7 @@ from edgepose.io.atomic import atomic_output, check_output_path
 def doctor_command(
     json_out: str | None = typer.Option(None, "--json", help="Write the report as JSON here ('-': stdout)."),
 ) -> None:
-    """Board, CPU governor and throttling, runtimes, Coral, OpenCV, Picamera2, cameras and models; exit 1
-    when the default model cannot run."""
+    """Can this machine run edgepose? Board, CPU, runtimes, Coral, cameras, models; exit 1 if not."""
     if json_out not in (None, "-"):
         try:
             check_output_path(Path(json_out))
