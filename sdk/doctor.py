@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import platform
 import sys
 import time
@@ -22,32 +21,23 @@ import numpy as np
 
 from edgepose.assets.registry import DEFAULT_MODEL, REGISTRY, find_local, model_dirs
 from edgepose.bench import device_info
+from edgepose.bench.device_info import package_version
 from edgepose.errors import EdgeposeError
 
 SCHEMA = "edgepose-doctor/1"
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _edgepose_version() -> str:
-    return _version("edgepose") or "unknown"
-
-
 def _backend(name: str, package: str, load) -> dict:
     """One runtime: importable, its version, and the one-line reason when it is not usable."""
+    problem = None
     try:
         load()
-        return {"name": name, "package": package, "usable": True, "version": _version(package), "problem": None}
     except EdgeposeError as e:
-        return {"name": name, "package": package, "usable": False, "version": _version(package), "problem": str(e)}
+        problem = str(e)
     except Exception as e:  # a broken install (an ABI mismatch, a missing shared library): say what it was
         problem = f"{package} is installed but fails to import: {type(e).__name__}: {e}".splitlines()[0]
-        return {"name": name, "package": package, "usable": False, "version": _version(package), "problem": problem}
+    version = package_version(package)
+    return {"name": name, "package": package, "usable": problem is None, "version": version, "problem": problem}
 
 
 def _onnxruntime() -> None:
@@ -89,7 +79,11 @@ def backends() -> list[dict]:
 
 
 def _opencv() -> dict:
-    version = _version("opencv-python-headless") or _version("opencv-python") or _version("opencv-contrib-python")
+    version = (
+        package_version("opencv-python-headless")
+        or package_version("opencv-python")
+        or package_version("opencv-contrib-python")
+    )
     try:
         cv2 = importlib.import_module("cv2")
     except Exception as e:  # noqa: BLE001 - a wheel for another numpy, a missing libGL: report, never raise
@@ -114,7 +108,7 @@ def _picamera2() -> dict:
     # Listing is best effort (libcamera may be busy); opening is left to `run --camera picam`.
     with contextlib.suppress(Exception):
         cameras = [str(c.get("Model", c)) for c in module.Picamera2.global_camera_info()]
-    version = getattr(module, "__version__", None) or _version("picamera2")
+    version = getattr(module, "__version__", None) or package_version("picamera2")
     return {"usable": True, "version": version, "problem": None, "cameras": cameras}
 
 
@@ -167,7 +161,7 @@ def doctor_report() -> dict:
         verdict = f"not ready: {default['model']} cannot run: {default['problem']}"
     return {
         "schema": SCHEMA,
-        "edgepose": _edgepose_version(),
+        "edgepose": package_version("edgepose") or "unknown",
         "python": platform.python_version(),
         "executable": sys.executable,
         "os": fp["os"],
@@ -180,7 +174,7 @@ def doctor_report() -> dict:
             "governor": fp["governor"],
             "temperature_c": thermal.temp_c,
             "throttled": thermal.throttled,
-            "throttled_now": _throttled_now(thermal.throttled),
+            "throttled_now": device_info.throttled_now(thermal.throttled),
         },
         "numpy": np.__version__,
         "backends": rows,
@@ -193,12 +187,3 @@ def doctor_report() -> dict:
         "ok": default["ok"],
         "verdict": verdict,
     }
-
-
-def _throttled_now(word: str | None) -> bool | None:
-    if word is None:
-        return None
-    try:
-        return bool(int(word, 16) & 0xF)
-    except ValueError:
-        return None

@@ -76,14 +76,29 @@ def _coral() -> dict[str, int]:
     return {"usb": usb, "pcie": pcie}
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution (`edgepose`, `ai-edge-litert`, ...), or None."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def board() -> str | None:
+    """The device tree's model ("Raspberry Pi 5 Model B Rev 1.0"), or None off such boards."""
+    return _read("/proc/device-tree/model")
+
+
+def throttled_now(word: str | None) -> bool | None:
+    """Whether a `vcgencmd get_throttled` word says the board is throttled at this moment (None: unknown)."""
+    try:
+        return None if word is None else bool(int(word, 16) & _THROTTLED_NOW)
+    except ValueError:
+        return None
+
+
 def _versions() -> dict[str, str]:
-    out = {}
-    for name in _BACKEND_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
+    return {name: v for name in _BACKEND_PACKAGES if (v := package_version(name)) is not None}
 
 
 def _thermal_zones() -> list[dict[str, str]]:
@@ -94,14 +109,14 @@ def _thermal_zones() -> list[dict[str, str]]:
 
 def fingerprint() -> dict:
     """The device as the bench result records it (bench.schema.DEVICE_SCHEMA)."""
-    cpu, board = _cpu_model(), _read("/proc/device-tree/model")
+    cpu, model = _cpu_model(), board()
     hostname = socket.gethostname()
     cores = os.cpu_count() or 1
     # The id must stay the same across runs and edgepose versions on one board, and differ between two
     # boards of one model left with the default hostname (their serial number or machine-id), so compare
     # can line up each device's history.
     serial = _read("/proc/device-tree/serial-number") or _read("/etc/machine-id") or ""
-    device_id = hashlib.sha256("|".join([hostname, board or "", cpu, platform.machine(), str(cores), serial]).encode())
+    device_id = hashlib.sha256("|".join([hostname, model or "", cpu, platform.machine(), str(cores), serial]).encode())
     return {
         "device_id": device_id.hexdigest()[:16],
         "hostname": hostname,
@@ -113,7 +128,7 @@ def fingerprint() -> dict:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores,
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "ram_mb": _ram_mb(),
-        "board": board,
+        "board": model,
         "coral": _coral(),
         "python": platform.python_version(),
         "numpy": np.__version__,

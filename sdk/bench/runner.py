@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from PIL import Image
 
 from edgepose.assets.metadata import load_metadata
 from edgepose.assets.registry import REGISTRY, resolve_model, sha256_of
-from edgepose.bench.device_info import ThermalState, fingerprint, thermal_record, thermal_state
+from edgepose.bench.device_info import ThermalState, fingerprint, package_version, thermal_record, thermal_state
 from edgepose.bench.measure import peak_rss_mb, rss_mb, summarize
 from edgepose.bench.schema import SCHEMA, STAGES
 from edgepose.errors import BackendError, EdgeposeError
@@ -345,7 +344,7 @@ def run_bench(
         raise EdgeposeError("--runs and --duration must be positive")
     if opts.warmup < 1:
         raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
-    exercise = _exercise(opts)
+    exercise = exercise_for(opts)
     input_record, make_frames = _describe_input(opts.input)
     notes = []
     if input_record["kind"] == "generated":
@@ -393,7 +392,7 @@ def run_bench(
         "schema": SCHEMA,
         "run_id": uuid.uuid4().hex,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "edgepose_version": _version(),
+        "edgepose_version": package_version("edgepose") or "unknown",
         "label": opts.label or fingerprint()["hostname"],
         "device": fingerprint(),
         "input": input_record,
@@ -417,8 +416,8 @@ def run_bench(
     return BenchRun(document, failures, notes)
 
 
-def _exercise(opts: BenchOptions) -> Exercise | None:
-    """The exercise to count, or None; refused before any model is loaded."""
+def exercise_for(opts: BenchOptions) -> Exercise | None:
+    """The exercise to count, or None; raises EdgeposeError (one line) for one that cannot be timed."""
     if opts.exercise is None:
         return None
     if opts.stills:
@@ -540,10 +539,3 @@ def _precision(resolved, backend) -> str:
         if token in stem:
             return precision
     return "float"  # fp32 or fp16 weights: the file alone does not say which without parsing every tensor
-
-
-def _version() -> str:
-    try:
-        return version("edgepose")
-    except PackageNotFoundError:
-        return "unknown"

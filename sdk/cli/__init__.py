@@ -25,12 +25,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="On-device hu
 
 def _show_version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
+        from edgepose.bench.device_info import package_version
 
-        try:
-            typer.echo(f"edgepose {version('edgepose')}")
-        except PackageNotFoundError:  # run from a source tree that was never installed
-            typer.echo("edgepose unknown (not installed)")
+        typer.echo(f"edgepose {package_version('edgepose') or 'unknown (not installed)'}")
         raise typer.Exit()
 
 

@@ -78,11 +78,11 @@ def bench(
     for b in backends:
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
-    extra = _exercises(exercise, exercises_file, stills, mode)
+    extra = _user_exercises(exercise, exercises_file)
     # Imported here, not at start-up: the runner loads the estimator and its pipelines.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from edgepose.bench.runner import BenchOptions, run_bench
+    from edgepose.bench.runner import BenchOptions, exercise_for, run_bench
 
     opts = BenchOptions(
         models=model or [DEFAULT_MODEL],
@@ -98,6 +98,10 @@ def bench(
         exercise=exercise,
         extra_exercises=extra,
     )
+    try:
+        exercise_for(opts)  # refused before anything is loaded or created
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
     db_path = _check_outputs(json_out, db, store=not no_db)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -139,27 +143,19 @@ def bench(
         raise typer.Exit(1)
 
 
-def _exercises(
-    exercise: str | None, exercises_file: Path | None, stills: bool, mode: str
-) -> dict[str, Exercise] | None:
-    """Check --exercise before anything is loaded or created; returns the user's exercises, if any."""
-    if exercise is None:
-        if exercises_file is not None:
-            raise fail("--exercises-file needs --exercise NAME")
+def _user_exercises(exercise: str | None, exercises_file: Path | None) -> dict[str, Exercise] | None:
+    """The exercises of --exercises-file, read before anything is loaded or created."""
+    if exercises_file is None:
         return None
-    if stills:
-        raise fail("--exercise counts reps over a stream of frames; it cannot be timed with --stills")
-    if mode != "single":
-        raise fail("--exercise counts one person's reps: use it with --mode single")
-    # Imported only with --exercise: the fitness layer is no part of the CLI's start-up.
-    from edgepose.fitness import get_exercise, load_exercises
+    if exercise is None:
+        raise fail("--exercises-file needs --exercise NAME")
+    # Imported only with --exercises-file: the fitness layer is no part of the CLI's start-up.
+    from edgepose.fitness import load_exercises
 
     try:
-        extra = load_exercises(exercises_file) if exercises_file is not None else None
-        get_exercise(exercise, extra)
+        return load_exercises(exercises_file)
     except EdgeposeError as e:
         raise fail(str(e)) from None
-    return extra
 
 
 def _check_outputs(json_out: Path | None, db: Path | None, store: bool) -> Path | None:

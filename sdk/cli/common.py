@@ -55,3 +55,43 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """One line on stderr; the caller raises the returned Exit."""
     stderr.print(f"edgepose: error: {message}", markup=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def write_json(document: object, json_out: str | None) -> bool:
+    """`--json FILE|-`: the document as indented JSON on stdout ("-") or into FILE, written whole or not at
+    all. Returns True when stdout took it (the command prints nothing else there)."""
+    if json_out is None:
+        return False
+    import json
+
+    text = json.dumps(document, indent=2) + "\n"
+    if json_out == "-":
+        sys.stdout.write(text)
+        return True
+    from pathlib import Path
+
+    from edgepose.errors import EdgeposeError
+    from edgepose.io.atomic import atomic_output
+
+    try:
+        with atomic_output(Path(json_out)) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+    return False
+
+
+def check_camera(value: str | None) -> str | None:
+    """The `--camera` option's check: N (OpenCV) or picam / picam:N, refused with one line otherwise."""
+    if value is not None:
+        from edgepose.errors import EdgeposeError
+        from edgepose.io.picamera import parse_camera
+
+        try:
+            parse_camera(value)
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
+    return value
+
+
+CAMERA_HELP = "Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
-from edgepose.cli.common import fail
+from edgepose.cli.common import fail, write_json
 from edgepose.errors import EdgeposeError
-from edgepose.io.atomic import atomic_output, check_output_path
+from edgepose.io.atomic import check_output_path
 
 
 def doctor_command(
@@ -25,15 +24,7 @@ def doctor_command(
     from edgepose.doctor import doctor_report
 
     report = doctor_report()
-    if json_out == "-":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        if json_out is not None:
-            try:
-                with atomic_output(Path(json_out)) as tmp:
-                    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            except EdgeposeError as e:
-                raise fail(str(e)) from None
+    if not write_json(report, json_out):
         _print(report)
     if not report["ok"]:
         raise typer.Exit(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,20 +12,17 @@ import typer
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
-from edgepose.cli.common import fail, stderr
+from edgepose.cli.common import CAMERA_HELP, check_camera, fail, stderr, write_json
 from edgepose.errors import EdgeposeError
-from edgepose.io.atomic import atomic_output, check_not_an_input, check_output_path
+from edgepose.io.atomic import check_not_an_input, check_output_path
 from edgepose.io.cameras import open_camera
-from edgepose.io.picamera import parse_camera
 from edgepose.io.video import VIDEO_SUFFIXES, VideoSource, VideoWriter, is_video_file
 
 
 def reps_command(
     source: Path | None = typer.Argument(None, help="A video file (or use --camera).", readable=False),
     exercise: str | None = typer.Option(None, "--exercise", "-e", help="Exercise name (see --list)."),
-    camera: str | None = typer.Option(
-        None, "--camera", help="Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."
-    ),
+    camera: str | None = typer.Option(None, "--camera", help=CAMERA_HELP, callback=check_camera),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Single-person model (name or file)."),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
     threads: int | None = typer.Option(None, "--threads", help="Inference threads (default: automatic)."),
@@ -62,11 +58,6 @@ def reps_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if (source is None) == (camera is None):
         raise fail("give one video file or --camera N")
-    if camera is not None:
-        try:
-            parse_camera(camera)
-        except EdgeposeError as e:
-            raise fail(str(e)) from None
     if source is not None and not is_video_file(source):
         raise fail(f"{source}: reps need a video (a photo has no repetitions)")
     json_path = Path(json_out) if json_out not in (None, "-") else None
@@ -94,16 +85,7 @@ def reps_command(
     except EdgeposeError as e:
         raise fail(str(e)) from None
 
-    document = json.dumps(summary, indent=2) + "\n"
-    if json_out == "-":
-        sys.stdout.write(document)
-    else:
-        if json_out is not None:
-            try:
-                with atomic_output(Path(json_out)) as tmp:
-                    tmp.write_text(document, encoding="utf-8")
-            except EdgeposeError as e:
-                raise fail(str(e)) from None
+    if not write_json(summary, json_out):
         typer.echo(_one_line(summary))
     for warning in summary["warnings"]:
         stderr.print(f"edgepose: warning: {warning}", markup=False, soft_wrap=True)

@@ -22,7 +22,7 @@ import typer
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
-from edgepose.cli.common import fail, stderr
+from edgepose.cli.common import CAMERA_HELP, check_camera, fail, stderr
 from edgepose.errors import EdgeposeError
 from edgepose.image import is_image_file, load_image
 from edgepose.io.atomic import (
@@ -110,9 +110,7 @@ def run_command(
         help="Image files, directories, video files.",
         readable=False,
     ),
-    camera: str | None = typer.Option(
-        None, "--camera", help="Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."
-    ),
+    camera: str | None = typer.Option(None, "--camera", help=CAMERA_HELP, callback=check_camera),
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Registry name or .tflite/.onnx path."),
     model_sha256: str | None = typer.Option(
         None, "--model-sha256", help="Refuse the model unless its SHA-256 starts with this (see `models info`)."
@@ -146,11 +144,6 @@ def run_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not inputs and camera is None:
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
-    if camera is not None:
-        try:
-            parse_camera(camera)
-        except EdgeposeError as e:
-            raise fail(str(e)) from None
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     fitness = _fitness(exercise, exercises_file, mode)
@@ -306,6 +299,20 @@ class _Runner:
 
             self._counting = PoseRepCounter(self.fitness)
 
+    @contextlib.contextmanager
+    def _failing(self, source: str) -> Iterator[None]:
+        """What goes wrong with one input is one line and the batch goes on: an EdgeposeError as it says,
+        an OSError or ValueError (a full disk under an overlay) with the input's name. A closed pipe
+        (`edgepose run ... | head`) ends the run quietly, as click does."""
+        try:
+            yield
+        except EdgeposeError as e:
+            self._fail(source, str(e))
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as e:
+            self._fail(source, f"{source}: {e}")
+
     def run_path(self, path: Path) -> None:
         if is_video_file(path):
             self.run_video(path)
@@ -314,23 +321,18 @@ class _Runner:
 
     def run_image(self, path: Path) -> None:
         try:
-            rgb = load_image(path)
-            result = self.est.estimate_frame(rgb)
-            self._start_counting()
-            target = self.overlays.target(path)
-            if target is not None:
-                from edgepose.io.drawing import draw_poses
+            with self._failing(str(path)):
+                rgb = load_image(path)
+                result = self.est.estimate_frame(rgb)
+                self._start_counting()
+                target = self.overlays.target(path)
+                if target is not None:
+                    from edgepose.io.drawing import draw_poses
 
-                overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
-                with atomic_output(target) as tmp:
-                    overlay.save(tmp, format=_pil_format(target))
-            self._emit(result, str(path), 0)
-        except EdgeposeError as e:
-            self._fail(str(path), str(e))
-        except BrokenPipeError:  # `edgepose run ... | head`: click ends the run quietly
-            raise
-        except (OSError, ValueError) as e:
-            self._fail(str(path), f"{path}: {e}")
+                    overlay = draw_poses(rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
+                    with atomic_output(target) as tmp:
+                        overlay.save(tmp, format=_pil_format(target))
+                self._emit(result, str(path), 0)
         finally:
             self._advance()
 
@@ -387,44 +389,39 @@ class _Runner:
         # The run reports failures itself, one line each: the live stream's own log lines would repeat them.
         logging.getLogger("edgepose").addHandler(logging.NullHandler())
         try:
-            src = open_camera(camera)
-            target = self.overlays.target(None)
-            writer = VideoWriter(target, src.fps) if target is not None else None
-            if self.progress is not None:
-                task = self.progress.add_task(source_name, total=self.max_frames, rate="")
-            self._start_counting()
-            # Ctrl-C is how a camera session ends: the frames so far are its result (the JSON lines and
-            # the overlay are kept, exit 0); a second Ctrl-C while the last results come out aborts.
-            with contextlib.suppress(KeyboardInterrupt):
-                for index, t_ms, rgb in src.frames(self.max_frames):
-                    if problems:
-                        break
-                    failed()
-                    if writer is not None and index == 0:
-                        writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
-                    with lock:
-                        pending = set(est.pending_timestamps)
-                        for gone in [t for t in captured if t not in pending]:  # delivered or replaced
-                            del captured[gone]
-                        fresh = t_ms not in captured
-                        if fresh:
-                            captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
-                    if not est.estimate_async(rgb, t_ms) and fresh:  # a timestamp that did not increase
+            with self._failing(source_name):
+                src = open_camera(camera)
+                target = self.overlays.target(None)
+                writer = VideoWriter(target, src.fps) if target is not None else None
+                if self.progress is not None:
+                    task = self.progress.add_task(source_name, total=self.max_frames, rate="")
+                self._start_counting()
+                # Ctrl-C is how a camera session ends: the frames so far are its result (the JSON lines and
+                # the overlay are kept, exit 0); a second Ctrl-C while the last results come out aborts.
+                with contextlib.suppress(KeyboardInterrupt):
+                    for index, t_ms, rgb in src.frames(self.max_frames):
+                        if problems:
+                            break
+                        failed()
+                        if writer is not None and index == 0:
+                            writer.fps = src.fps  # a Picamera2 knows its frame rate once the first frame is in
                         with lock:
-                            captured.pop(t_ms, None)
-            est.close(timeout_s=None)  # every result out (the frame still waiting too) before the summary
-            relay.target = None
-            if problems:
-                raise problems[0]
-            failed()
-            if writer is not None:
-                writer.close()
-        except EdgeposeError as e:
-            self._fail(source_name, str(e))
-        except BrokenPipeError:
-            raise
-        except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
-            self._fail(source_name, f"{source_name}: {e}")
+                            pending = set(est.pending_timestamps)
+                            for gone in [t for t in captured if t not in pending]:  # delivered or replaced
+                                del captured[gone]
+                            fresh = t_ms not in captured
+                            if fresh:
+                                captured[t_ms] = (index, time.perf_counter(), rgb if writer is not None else None)
+                        if not est.estimate_async(rgb, t_ms) and fresh:  # a timestamp that did not increase
+                            with lock:
+                                captured.pop(t_ms, None)
+                est.close(timeout_s=None)  # every result out (the frame still waiting too) before the summary
+                relay.target = None
+                if problems:
+                    raise problems[0]
+                failed()
+                if writer is not None:
+                    writer.close()
         finally:
             est.close()  # on Ctrl-C, the usual way a camera run ends: the waiting frame for up to a second
             relay.target = None
@@ -459,42 +456,37 @@ class _Runner:
         meter = _Meter()
         task = None
         try:
-            src = VideoSource.open_file(path)
-            # Made at once: closing it releases the source on every way out, a Ctrl-C included.
-            reader = FrameReader(src, self.max_frames)
-            target = self.overlays.target(path)
-            writer = VideoWriter(target, src.fps) if target is not None else None
-            if self.progress is not None:
-                total = (
-                    src.frame_count
-                    if self.max_frames is None
-                    else min(src.frame_count or self.max_frames, self.max_frames)
-                )
-                task = self.progress.add_task(Path(source_name).name, total=total, rate="")
-            self.est.reset()
-            self._start_counting()
-            draw = None
-            if writer is not None:
-                from edgepose.io.drawing import draw_poses as draw
-            for frame in reader:
-                result = self.est.estimate_video_frame(frame.rgb, frame.t_ms)
-                meter.add(frame.captured)
+            with self._failing(source_name):
+                src = VideoSource.open_file(path)
+                # Made at once: closing it releases the source on every way out, a Ctrl-C included.
+                reader = FrameReader(src, self.max_frames)
+                target = self.overlays.target(path)
+                writer = VideoWriter(target, src.fps) if target is not None else None
+                if self.progress is not None:
+                    total = (
+                        src.frame_count
+                        if self.max_frames is None
+                        else min(src.frame_count or self.max_frames, self.max_frames)
+                    )
+                    task = self.progress.add_task(Path(source_name).name, total=total, rate="")
+                self.est.reset()
+                self._start_counting()
+                draw = None
                 if writer is not None:
-                    overlay = draw(frame.rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
-                    writer.write(np.asarray(overlay))
-                self._emit(result, source_name, frame.index, frame.t_ms / 1000.0)
-                if task is not None:
-                    self.progress.update(task, advance=1, rate=meter.describe(reader.dropped))
-            if writer is not None:
-                writer.close()
-            if src.shortfall is not None:
-                self._partial(source_name, *src.shortfall)
-        except EdgeposeError as e:
-            self._fail(source_name, str(e))
-        except BrokenPipeError:
-            raise
-        except (OSError, ValueError) as e:  # e.g. the overlay video's disk is full
-            self._fail(source_name, f"{source_name}: {e}")
+                    from edgepose.io.drawing import draw_poses as draw
+                for frame in reader:
+                    result = self.est.estimate_video_frame(frame.rgb, frame.t_ms)
+                    meter.add(frame.captured)
+                    if writer is not None:
+                        overlay = draw(frame.rgb, result.poses, self.est.options.min_keypoint_score, self.est.skeleton)
+                        writer.write(np.asarray(overlay))
+                    self._emit(result, source_name, frame.index, frame.t_ms / 1000.0)
+                    if task is not None:
+                        self.progress.update(task, advance=1, rate=meter.describe(reader.dropped))
+                if writer is not None:
+                    writer.close()
+                if src.shortfall is not None:
+                    self._partial(source_name, *src.shortfall)
         finally:
             if reader is not None:
                 reader.close()  # a file's reader never drops a frame (cameras: run_camera)

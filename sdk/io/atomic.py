@@ -151,14 +151,8 @@ def atomic_output(target: str | Path) -> Iterator[Path]:
 def check_not_an_input(output: str | Path, inputs: Iterable[str | Path | None], option: str) -> None:
     """Refuse an output path that is one of the inputs (the same file by any path): writing it would
     destroy what is being read."""
-    out = Path(output)
+    if not Path(output).exists():  # a file yet to be made is no input
+        return
     for item in inputs:
-        if item is None:
-            continue
-        src = Path(item)
-        same = os.path.realpath(out) == os.path.realpath(src)
-        if not same and out.exists() and src.exists():
-            with contextlib.suppress(OSError):
-                same = os.path.samefile(out, src)
-        if same:
+        if item is not None and Path(item).exists() and os.path.samefile(output, item):
             raise EdgeposeError(f"{output}: {option} would overwrite the input {item}; give another path")

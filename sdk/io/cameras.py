@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgepose.errors import VideoError
 from edgepose.io.picamera import PicameraSource, parse_camera
 from edgepose.io.video import VideoSource
@@ -25,7 +23,6 @@ def open_camera(spec: str | int) -> VideoSource | PicameraSource:
 
 
 def _on_raspberry_pi() -> bool:
-    try:
-        return Path("/proc/device-tree/model").read_text(errors="replace").startswith("Raspberry Pi")
-    except OSError:
-        return False
+    from edgepose.bench.device_info import board
+
+    return (board() or "").startswith("Raspberry Pi")
