@@ -307,16 +307,24 @@ class ResultsDB:
         return out
 
     def query(
-        self, models: Sequence[str] | None = None, devices: Sequence[str] | None = None, latest_only: bool = True
+        self,
+        models: Sequence[str] | None = None,
+        devices: Sequence[str] | None = None,
+        latest_only: bool = True,
+        run_ids: Sequence[str] | None = None,
     ) -> list[dict]:
         """Result rows (run fields + flattened result), ordered so one configuration on several devices lines up.
 
         models: each term selects the models named exactly, or, when none is, the models containing it.
         devices: each term selects a device by label (case-insensitive) or by device_id prefix.
         latest_only: only the newest result of each CONFIG_KEY; else the whole history, oldest first.
+        run_ids: only these runs (a fleet bench's table: the runs it just stored).
         """
         where: list[str] = []
         params: list[str] = []
+        if run_ids is not None:
+            where.append(f"u.run_id IN ({', '.join('?' * len(run_ids))})")
+            params += list(run_ids)
         with _sqlite_errors(self.path, "read"):
             for terms, match, column in (
                 (models, self._match_models, "r.model"),

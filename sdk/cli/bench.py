@@ -67,6 +67,23 @@ def bench(
     json_out: Path = typer.Option(None, "--json", help="Write the full result here (- for stdout)."),
     db: Path = typer.Option(None, "--db", help="Results DB (default: user data dir or $EDGEPOSE_BENCH_DB)."),
     no_db: bool = typer.Option(False, "--no-db", help="Do not store the result in a database."),
+    host: list[str] = typer.Option(
+        None, "--host", help="Bench on this board over SSH instead, [user@]host[:port]; repeat: all at once."
+    ),
+    identity: Path = typer.Option(None, "--identity", "-i", help="--host: the private key to log in with."),
+    remote_cmd: str = typer.Option(
+        "edgepose", "--remote-cmd", help="--host: edgepose on the boards (e.g. ~/venv/bin/edgepose)."
+    ),
+    remote_dir: str = typer.Option(
+        None, "--remote-dir", help="--host: where copied files go on a board (default: ~/.cache/edgepose/fleet)."
+    ),
+    known_hosts: Path = typer.Option(
+        None, "--known-hosts", help="--host: the known_hosts file host keys are checked in (default: ~/.ssh's)."
+    ),
+    accept_new_host_key: bool = typer.Option(
+        False, "--accept-new-host-key", help="--host: trust a board not yet in known_hosts (and record its key)."
+    ),
+    ssh_timeout: float = typer.Option(15.0, "--ssh-timeout", min=1.0, help="--host: seconds to connect to a board."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Time models on this device: raw invoke and the whole pipeline per stage, with the device's state."""
@@ -78,6 +95,8 @@ def bench(
     for b in backends:
         if b not in BACKENDS:
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
+    if host and label is not None:
+        raise fail("--label names this machine; with --host each board is labelled by its own hostname")
     extra = _user_exercises(exercise, exercises_file)
     # Imported here, not at start-up: the runner loads the estimator and its pipelines.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -103,6 +122,20 @@ def bench(
     except EdgeposeError as e:
         raise fail(str(e)) from None
     db_path = _check_outputs(json_out, db, store=not no_db)
+    if host:
+        from edgepose.cli.bench_fleet import bench_fleet
+
+        fleet = dict(
+            identity=identity,
+            remote_cmd=remote_cmd,
+            remote_dir=remote_dir,
+            known_hosts=known_hosts,
+            accept_new_host_key=accept_new_host_key,
+            connect_timeout_s=ssh_timeout,
+        )
+        fleet = {k: v for k, v in fleet.items() if v is not None}
+        bench_fleet(opts, host, fleet, exercises_file, json_out, db_path, debug)
+        return
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -43,7 +43,7 @@ def compare_command(
         rows = _matching(rdb, model, device, all_)
     # Piped or redirected: the whole table at its natural width (not expanded), never cut to a terminal's.
     out = Console(width=None if sys.stdout.isatty() else 1000)
-    out.print(_table(rows, history=all_))
+    out.print(results_table(rows, history=all_))
     if plot is not None:
         from edgepose.bench.chart import plot_latency
 
@@ -156,7 +156,7 @@ def _is_sqlite(path: Path) -> bool:
         return f.read(16) == b"SQLite format 3\x00"
 
 
-def _table(rows: list[dict], history: bool) -> Table:
+def results_table(rows: list[dict], history: bool) -> Table:
     from rich.table import Table
     from rich.text import Text
 

@@ -1,0 +1,1 @@
+"""Work spread past one process: Ray actor pools for `run --ray` and `eval --ray`."""
