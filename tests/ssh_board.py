@@ -56,8 +56,11 @@ class SshServer:
             self.process.wait(timeout=10)
 
 
-def start_sshd(folder: Path, authorized: list[str]) -> SshServer:
-    """sshd in the foreground on a free port of 127.0.0.1, accepting only `authorized` public keys."""
+def start_sshd(folder: Path, authorized: list[str], hostname: str | None = None) -> SshServer:
+    """sshd in the foreground on a free port of 127.0.0.1, accepting only `authorized` public keys.
+
+    hostname: run it in a UTS namespace of its own under this name, so the boards behind two servers
+    fingerprint as two devices (the bench's device_id and label come from the hostname)."""
     if not os.path.exists(SSHD):
         raise RuntimeError("sshd not found: install Debian's openssh-server (apt-get install openssh-server)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,10 @@ def start_sshd(folder: Path, authorized: list[str]) -> SshServer:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation's empty root
     server = SshServer(folder, port, host_key, getpass.getuser())
     log = open(folder / "sshd.log", "w")  # noqa: SIM115 (sshd writes it while the tests run)
-    server.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
+    command = [SSHD, "-D", "-e", "-f", str(config)]
+    if hostname is not None:
+        command = ["unshare", "--uts", "sh", "-c", f'hostname "$0" && exec "$@"', hostname, *command]
+    server.process = subprocess.Popen(command, stdout=log, stderr=log)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

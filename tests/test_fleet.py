@@ -23,21 +23,25 @@ from tests.ssh_board import board_edgepose, free_port, keygen, start_sshd
 
 # Few frames: these tests check what is stored and said, not the timings.
 QUICK = ("--runs", "4", "--warmup", "1", "--threads", "1")
+TWIN = "pi5-bench-b"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, model_dir):
-    """Two boards: `good` accepts our key, `stranger` knows another one; both host keys in known_hosts."""
+    """Three boards: `good` and `twin` accept our key (`twin` under a hostname of its own, so it fingerprints
+    as another device), `stranger` knows another key; all three host keys in known_hosts."""
     root = tmp_path_factory.mktemp("fleet")
     ours, theirs = keygen(root / "id_ours"), keygen(root / "id_theirs")
     good = start_sshd(root / "good", [ours])
+    twin = start_sshd(root / "twin", [ours], hostname=TWIN)
     stranger = start_sshd(root / "stranger", [theirs])
     known = root / "known_hosts"
-    known.write_text(good.known_hosts_line + stranger.known_hosts_line)
+    known.write_text(good.known_hosts_line + twin.known_hosts_line + stranger.known_hosts_line)
     try:
         yield {
             "root": root,
             "good": good,
+            "twin": twin,
             "stranger": stranger,
             "key": root / "id_ours",
             "known": known,
@@ -45,8 +49,8 @@ def lab(tmp_path_factory, model_dir):
             "env": cli_env(model_dir, root / "cache"),
         }
     finally:
-        good.stop()
-        stranger.stop()
+        for server in (good, twin, stranger):
+            server.stop()
 
 
 def fleet_cli(lab, *args, known: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -76,9 +80,9 @@ def test_host_spellings():
 
 
 def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one_person_photo, model_dir):
-    good = lab["good"]
+    good, twin = lab["good"], lab["twin"]
     db, out, remote = tmp_path / "fleet.sqlite", tmp_path / "fleet.json", tmp_path / "board-files"
-    hosts = ["--host", f"{good.user}@127.0.0.1:{good.port}", "--host", f"127.0.0.1:{good.port}"]
+    hosts = ["--host", f"{good.user}@127.0.0.1:{good.port}", "--host", f"127.0.0.1:{twin.port}"]
     args = [*hosts, "-m", "movenet-lightning-int8", "-m", "blazepose-full", "--input", one_person_photo]
     args += ["--remote-dir", remote, "--db", db, "--json", out]
     done = fleet_cli(lab, *args)
@@ -86,9 +90,13 @@ def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one
     runs = stored(db)
     assert len(runs) == 2 and len({r["run_id"] for r in runs}) == 2
     here = fingerprint()
+    # Each board fingerprints itself: this machine through its second venv, once under its own hostname and
+    # once under the twin's, which makes it another device.
+    assert sorted(r["label"] for r in runs) == sorted([here["hostname"], TWIN])
+    assert here["device_id"] in {r["device"]["device_id"] for r in runs}
+    assert len({r["device"]["device_id"] for r in runs}) == 2
     for run in runs:
-        # Each board fingerprints itself: here the "board" is this machine, through its second venv.
-        assert run["device"]["device_id"] == here["device_id"] and run["label"] == here["hostname"]
+        assert run["device"]["cpu"] == here["cpu"] and run["device"]["cores"] == here["cores"]
         assert run["edgepose_version"] == package_version("edgepose")
         assert run["input"]["kind"] == "image" and run["input"]["path"].startswith(str(remote))
         by_model = {r["model"]: r for r in run["results"]}
@@ -103,7 +111,17 @@ def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one
         assert "/assets/models/" in by_model["movenet-lightning-int8"]["model_path"]
     assert json.loads(out.read_text()) == runs  # `bench import` reads this list back
     assert len([line for line in done.stderr.splitlines() if "stored run" in line]) == 2, done.stderr
-    assert done.stdout.count("blazepose-full") == 2 and "127.0.0.1" not in done.stdout  # one table, both boards
+    # One table, both boards: a row per board and model.
+    assert done.stdout.count("blazepose-full") == 2 and done.stdout.count(TWIN) == 2
+    compare = subprocess.run(
+        [sys.executable, "-m", "edgepose.cli", "bench", "compare", "--db", db, "--plot", tmp_path / "boards.png"],
+        capture_output=True,
+        text=True,
+        env=lab["env"],
+        timeout=60,
+    )
+    assert compare.returncode == 0 and compare.stdout.count(TWIN) == 2, compare.stderr
+    assert (tmp_path / "boards.png").read_bytes()[:4] == b"\x89PNG"
 
     # Again: the board has every file (by SHA-256), so nothing is sent. Then a damaged copy is replaced.
     again = fleet_cli(lab, "--host", f"127.0.0.1:{good.port}", *args[4:])
