@@ -226,6 +226,7 @@ class _HostKeys:
         self.path = path
         self.accept_new = accept_new
         self.offered: Any = None
+        self.seen_as: tuple[str, int] = ("", 22)  # the name and port the key was offered for (after ~/.ssh/config)
         self.mismatch = False
         self.accepted = False
 
@@ -247,7 +248,7 @@ class _HostKeys:
         class _Client(asyncssh.SSHClient):
             def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
                 # Called only for a key known_hosts does not list for this host.
-                keys.offered = key
+                keys.offered, keys.seen_as = key, (host, port)
                 listed = known.match(host, addr, port)
                 if listed[0] or listed[1]:  # other keys (or a CA) are listed: the board's key changed
                     keys.mismatch = True
@@ -257,19 +258,21 @@ class _HostKeys:
 
         return _Client
 
-    def record(self, host: Host) -> None:
+    def record(self) -> None:
         """Append the key trusted on first use, as `ssh` would write it."""
-        name = host.host if host.port in (None, 22) else f"[{host.host}]:{host.port}"
+        host, port = self.seen_as
+        name = host if port in (None, 22) else f"[{host}]:{port}"
         algorithm, blob = self.offered.export_public_key("openssh").decode().split()[:2]
         line = f"{name} {algorithm} {blob}\n"
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            if line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
-                return  # two --host entries for one board, both trusted on first use
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            pass
+            text = ""
+        if line in text.splitlines(keepends=True):
+            return  # two --host entries for one board, both trusted on first use
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+            f.write(("\n" if text and not text.endswith("\n") else "") + line)
 
     def fingerprint(self) -> str:
         return self.offered.get_fingerprint("sha256") if self.offered is not None else "?"
@@ -316,7 +319,7 @@ async def _bench_host(
         ) from None
     async with conn:
         if keys.accepted:
-            keys.record(host)
+            keys.record()
         await _check_version(conn, fleet.remote_cmd, version, fleet.connect_timeout_s)
         await _send_files(conn, the_plan.files, outcome)
         outcome.document = await _run_bench(conn, fleet.remote_cmd, the_plan, outcome)
