@@ -2,7 +2,8 @@
 
 sshd is Debian's openssh-server (.ci/run installs it when missing), started on a free port with a host key
 and an authorized key made for the test; the board's edgepose is a venv of its own
-($EDGEPOSE_TEST_BOARD_VENV, else one built here with this checkout installed into it).
+($EDGEPOSE_TEST_BOARD_VENV, else one built here with this checkout installed into it). A second board
+under a hostname of its own runs in a UTS namespace (`unshare --uts`), which needs root, as CI has.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one
     good, twin = lab["good"], lab["twin"]
     db, out, remote = tmp_path / "fleet.sqlite", tmp_path / "fleet.json", tmp_path / "board-files"
     hosts = ["--host", f"{good.user}@127.0.0.1:{good.port}", "--host", f"127.0.0.1:{twin.port}"]
-    args = [*hosts, "-m", "movenet-lightning-int8", "-m", "blazepose-full", "--input", one_person_photo]
+    args = [*hosts, "-m", "movenet-lightning-int8", "-m", "blazepose-full", "--input", one_person_photo, "-e", "squat"]
     args += ["--remote-dir", remote, "--db", db, "--json", out]
     done = fleet_cli(lab, *args)
     assert done.returncode == 0, done.stderr
@@ -99,10 +99,12 @@ def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one
         assert run["device"]["cpu"] == here["cpu"] and run["device"]["cores"] == here["cores"]
         assert run["edgepose_version"] == package_version("edgepose")
         assert run["input"]["kind"] == "image" and run["input"]["path"].startswith(str(remote))
+        assert run["settings"]["runs"] == 4 and run["settings"]["exercise"] == "squat"  # the options went along
         by_model = {r["model"]: r for r in run["results"]}
         assert set(by_model) == {"movenet-lightning-int8", "blazepose-full"}  # registry names, as on this side
         for r in by_model.values():
             assert r["poses_per_frame"] == 1.0 and r["frames"] == 4 and r["pipeline_ms"]["p50"] > 0
+            assert r["threads"] == 1 and r["fitness_ms"]["n"] == 4
         # blazepose-full was copied into the board's model folder and verified there; the default model is
         # bundled in the board's edgepose (same version) and was not sent.
         blaze = by_model["blazepose-full"]
@@ -123,12 +125,14 @@ def test_two_hosts_two_stored_runs_and_files_copied_by_sha256(lab, tmp_path, one
     assert compare.returncode == 0 and compare.stdout.count(TWIN) == 2, compare.stderr
     assert (tmp_path / "boards.png").read_bytes()[:4] == b"\x89PNG"
 
-    # Again: the board has every file (by SHA-256), so nothing is sent. Then a damaged copy is replaced.
-    again = fleet_cli(lab, "--host", f"127.0.0.1:{good.port}", *args[4:])
+    # Again: the board has every file (by SHA-256), so nothing is sent; `--json -` owns stdout (tables: stderr).
+    again = fleet_cli(lab, "--host", f"127.0.0.1:{good.port}", *args[4:-2], "--json", "-")
     assert again.returncode == 0 and "copied" not in again.stderr, again.stderr
+    (document,) = json.loads(again.stdout)
+    assert document["label"] == here["hostname"] and "blazepose-full" in again.stderr
     copy = remote / "models" / REGISTRY["blazepose-full"].filename
     copy.write_bytes(copy.read_bytes()[:1000])
-    third = fleet_cli(lab, "--host", f"127.0.0.1:{good.port}", *args[4:])
+    third = fleet_cli(lab, "--host", f"127.0.0.1:{good.port}", *args[4:-2])
     assert third.returncode == 0 and "copied blazepose_landmark_full.tflite" in third.stderr, third.stderr
     assert sha256_of(copy) == sha256_of(model_dir / REGISTRY["blazepose-full"].filename)
     assert len(stored(db)) == 4
@@ -174,9 +178,17 @@ def test_host_keys_are_checked_never_silently_accepted(lab, tmp_path):
         done = fleet_cli(lab, *host, *extra, "--db", db, known=forged)
         assert done.returncode == 1
         (line,) = errors(done.stderr)
-        assert "HOST KEY MISMATCH" in line and f"ssh-keygen -R '[127.0.0.1]:{good.port}'" in line
+        assert "HOST KEY MISMATCH" in line and f"ssh-keygen -f {forged} -R '[127.0.0.1]:{good.port}'" in line
         assert stored(db) == []
     assert forged.read_text() == f"[127.0.0.1]:{good.port} {other}\n"
+
+    # A key marked @revoked is never trusted, --accept-new-host-key or not.
+    revoked = tmp_path / "revoked_known_hosts"
+    revoked.write_text(f"@revoked [127.0.0.1]:{good.port} {good.host_key}\n")
+    done = fleet_cli(lab, *host, "--accept-new-host-key", "--db", tmp_path / "revoked.sqlite", known=revoked)
+    (line,) = errors(done.stderr)
+    assert done.returncode == 1 and "is marked @revoked in known_hosts: refused" in line
+    assert revoked.read_text() == f"@revoked [127.0.0.1]:{good.port} {good.host_key}\n"
 
     # A board not listed at all: refused, naming its fingerprint; trusted (and recorded) only when asked.
     fresh = tmp_path / "ssh" / "known_hosts"
@@ -205,21 +217,44 @@ def test_missing_or_different_edgepose_on_the_board(lab, tmp_path):
     other = fleet_cli(lab, *host, "--remote-cmd", old)
     (line,) = errors(other.stderr)
     assert other.returncode == 1 and f"the board has edgepose 0.0.1, this machine {package_version('edgepose')}" in line
-    # A failing remote run is one line too, with the board's own message, never a traceback here.
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a photo\n")
-    bad = fleet_cli(lab, *host, "--input", notes)
+    # A remote bench that fails is one line, with the board's own message, never a traceback here.
+    broken = tmp_path / "broken-edgepose"
+    broken.write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] && exec {lab["board"]} --version\n'
+        'echo "edgepose: error: the board ran out of memory" >&2\nexit 2\n'
+    )
+    broken.chmod(0o755)
+    bad = fleet_cli(lab, *host, "--remote-cmd", broken)
     (line,) = errors(bad.stderr)
     assert bad.returncode == 1
-    assert line.startswith(f"edgepose: error: 127.0.0.1:{good.port}: remote bench failed (exit 2):")
-    assert line.endswith("notes.txt: --input must be an image or a video file")
+    assert line == f"edgepose: error: 127.0.0.1:{good.port}: remote bench failed (exit 2): the board ran out of memory"
+    # Some configurations failing there: the others are stored, the board's line is said, exit 1 as locally.
+    partial = fleet_cli(lab, *host, "--backend", "litert,edgetpu")
+    (line,) = errors(partial.stderr)
+    assert partial.returncode == 1 and line.startswith(f"edgepose: error: 127.0.0.1:{good.port}: ")
+    assert "edgetpu" in line and "stored run" in partial.stderr
+    assert [r["backend"] for r in stored(tmp_path / "db.sqlite")[0]["results"]] == ["litert"]
+    # And options no board could take are refused here, before any board is contacted.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    for extra, message in (
+        (["--input", notes], f"{notes}: --input must be an image or a video file"),
+        (["--warmup", "0"], "--warmup must be at least 1"),
+        (["--remote-dir", "/"], "--remote-dir '/': give a folder of its own"),
+    ):
+        refused = fleet_cli(lab, *host, *extra)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"edgepose: error: {message}"), refused.stderr
 
 
 def test_ctrl_c_stops_the_remote_runs(lab, tmp_path):
     good = lab["good"]
     marker = tmp_path / "ctrl-c-files"  # names the remote run in the process list
+    # Through a wrapper that does not exec (as `uv run` or `conda run` would not): its python must go too.
+    wrapper = tmp_path / "wrapped-edgepose"
+    wrapper.write_text(f'#!/bin/sh\n{lab["board"]} "$@"\n')
+    wrapper.chmod(0o755)
     args = [sys.executable, "-m", "edgepose.cli", "bench", "--identity", lab["key"], "--known-hosts", lab["known"]]
-    args += ["--remote-cmd", lab["board"], "--host", f"127.0.0.1:{good.port}", "--remote-dir", marker]
+    args += ["--remote-cmd", wrapper, "--host", f"127.0.0.1:{good.port}", "--remote-dir", marker]
     args += ["--duration", "120", "--db", tmp_path / "db.sqlite"]
     child = subprocess.Popen(list(map(str, args)), stderr=subprocess.PIPE, text=True, env=lab["env"])
     err: list[str] = []
@@ -266,11 +301,24 @@ def _wait_for(check, timeout_s: float) -> bool:
     return False
 
 
-def test_fleet_needs_asyncssh_said_in_one_line(lab, tmp_path):
+def test_ssh_options_need_host_and_asyncssh_said_in_one_line(tmp_path, model_dir):
+    env = cli_env(model_dir, tmp_path / "cache")
+    alone = subprocess.run(
+        [sys.executable, "-m", "edgepose.cli", "bench", "--identity", "k", "--accept-new-host-key", "--no-db"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert alone.returncode == 2
+    assert (
+        alone.stderr
+        == "edgepose: error: --identity, --accept-new-host-key: only with --host (a bench on boards over SSH)\n"
+    )
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "asyncssh.py").write_text("raise ImportError('asyncssh blocked for this test')\n")
-    env = {**lab["env"], "PYTHONPATH": os.pathsep.join([str(blocker), lab["env"].get("PYTHONPATH", "")])}
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(blocker), env.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "edgepose.cli", "bench", "--host", "127.0.0.1:1", "--no-db"],
         capture_output=True,

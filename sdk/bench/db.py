@@ -488,6 +488,11 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
         raise EdgeposeError(f"{path}: cannot {action}: {e} (a damaged or truncated file?)") from None
 
 
+def check_document(run: object) -> None:
+    """Raise EdgeposeError (one line) unless `run` is a run document this DB can store."""
+    _prepare(run)
+
+
 def _prepare(run: dict) -> tuple[tuple, list[tuple]]:
     """The runs row and the results rows of one document, or an EdgeposeError saying what is wrong with it.
 

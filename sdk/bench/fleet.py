@@ -1,16 +1,17 @@
 """`edgepose bench --host`: the same bench on a fleet of boards over SSH, every board at once.
 
-asyncssh, not Fabric/paramiko: one asyncio loop drives every board's connection, SFTP copy and remote run
-concurrently without a thread per board, a cancelled task closes its channel (Ctrl-C stops every remote
-run at once), and its known_hosts matching is OpenSSH's (hashed names, `[host]:port`, markers), so host
-keys are checked the way `ssh` checks them.
+asyncssh, not Fabric/paramiko: one asyncio loop drives every board's connection, copy and remote run
+concurrently without a thread per board, a cancelled task closes its connection (Ctrl-C stops every
+remote run at once), and it reads known_hosts as OpenSSH writes it (hashed names, `[host]:port`,
+`@revoked`, `@cert-authority`).
 
 For each board: connect (host key checked against known_hosts; a new one trusted only with
 --accept-new-host-key, a changed one always refused), check `REMOTE_CMD --version` against this edgepose,
 copy the model files (and --input / --exercises-file) the board lacks, by SHA-256, into a folder of its own,
 run `REMOTE_CMD bench ... --json - --no-db` there and hand back the board's document, fingerprinted by the
 board itself. The remote run is wrapped so that it dies when the connection does: OpenSSH ignores the
-SSH "signal" request, and a closed channel alone would leave the bench running.
+SSH "signal" request, and a closed channel alone would leave the bench running. Every remote command runs
+under `sh -c`, whatever the user's login shell (csh and fish do not read POSIX redirections).
 """
 
 from __future__ import annotations
@@ -30,22 +31,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepose.assets.registry import BUNDLED_DIR, resolve_model, sha256_of
+from edgepose.bench.db import check_document
 from edgepose.bench.device_info import package_version
 from edgepose.errors import EdgeposeError
+from edgepose.image import is_image_file
+from edgepose.io.video import is_video_file
 
 if TYPE_CHECKING:
     from edgepose.bench.runner import BenchOptions
 
 DEFAULT_REMOTE_DIR = ".cache/edgepose/fleet"  # relative to the board's home, where SFTP and the shell start
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+# Read with the user's file when no --known-hosts is given, as ssh does: keys a fleet's configuration
+# management puts there are trusted, and a board listed there with another key is a mismatch, not new.
+GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 # A remote bench prints its document at the end: nothing comes for minutes, so a board that vanished (pulled
 # plug, Wi-Fi gone) is noticed by SSH keepalives, not by a time limit on the run.
 _KEEPALIVE_S = 15
 _KEEPALIVE_MISSES = 4
 # Runs "$@" with stdin closed and kills it when the SSH channel's stdin ends: the connection closed (Ctrl-C
-# here, a dropped link). Plain sh: Pi OS's dash and any login shell run it the same way.
+# here, a dropped link). In a session of its own (setsid) so that the whole process group goes, the python
+# behind a wrapper script (`uv run`, `conda run`) included. Plain sh: dash and bash run it the same way.
 _WATCHDOG = (
-    'exec 3<&0; "$@" </dev/null 3<&- & p=$!; { cat <&3 >/dev/null 2>&1; kill -TERM $p 2>/dev/null; } & w=$!; '
+    "exec 3<&0; "
+    'if command -v setsid >/dev/null 2>&1; then setsid "$@" </dev/null 3<&- & else "$@" </dev/null 3<&- & fi; '
+    "p=$!; { cat <&3 >/dev/null 2>&1; kill -TERM -$p 2>/dev/null || kill -TERM $p 2>/dev/null; } & w=$!; "
     "exec 3<&-; wait $p; s=$?; kill $w 2>/dev/null; exit $s"
 )
 _HOST = re.compile(
@@ -76,7 +86,7 @@ class FleetOptions:
     identity: Path | None = None  # the private key to log in with; else ~/.ssh/config, the agent, default keys
     remote_cmd: str = "edgepose"
     remote_dir: str = DEFAULT_REMOTE_DIR
-    known_hosts: Path = DEFAULT_KNOWN_HOSTS
+    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts, with /etc/ssh/ssh_known_hosts read too
     accept_new_host_key: bool = False
     connect_timeout_s: float = 15.0
 
@@ -86,6 +96,7 @@ class HostOutcome:
     host: Host
     document: dict | None = None  # the board's run document; None when the host failed
     error: str | None = None  # one line, without the host
+    exit_status: int = 0  # the remote bench's: 1 when some configurations failed there
     remote_lines: list[str] = field(default_factory=list)  # the board's own error/warning/note lines
     copied: list[str] = field(default_factory=list)  # file names sent to the board
 
@@ -110,7 +121,7 @@ class _Plan:
 def plan(opts: BenchOptions, fleet: FleetOptions, exercises_file: Path | None = None) -> _Plan:
     """The remote command and the files it needs; every local problem (an unknown model, a missing --input)
     is raised here, before any board is contacted."""
-    base = fleet.remote_dir.rstrip("/") or "."
+    base = remote_folder(fleet.remote_dir)
     models_dir = f"{base}/models"
     files: list[_File] = []
     args = ["bench"]
@@ -136,6 +147,8 @@ def plan(opts: BenchOptions, fleet: FleetOptions, exercises_file: Path | None = 
             raise EdgeposeError(f"{path}: {option} is a directory; give one file")
         if not path.is_file():
             raise EdgeposeError(f"{path}: no such file")
+        if option == "--input" and not (is_image_file(path) or is_video_file(path)):
+            raise EdgeposeError(f"{path}: --input must be an image or a video file")  # as a local bench says
         digest = sha256_of(path)
         remote = f"{base}/{digest}/{path.name}"
         files.append(_File(path, digest, remote, False))
@@ -156,6 +169,17 @@ def plan(opts: BenchOptions, fleet: FleetOptions, exercises_file: Path | None = 
         args += ["--exercise", opts.exercise]
     args += ["--json", "-", "--no-db"]
     return _Plan(_unique(files), args, models_dir)
+
+
+def remote_folder(text: str) -> str:
+    """--remote-dir as the remote commands use it: relative to the board's home (`~/x` is `x`) or absolute."""
+    base = text.strip()
+    if base.startswith("~/"):
+        base = base[2:]
+    base = base.rstrip("/")
+    if base in ("", ".", "~") or base.startswith("-") or "\n" in base:
+        raise EdgeposeError(f"--remote-dir {text!r}: give a folder of its own, e.g. .cache/edgepose/fleet")
+    return base
 
 
 def _unique(files: list[_File]) -> list[_File]:
@@ -181,13 +205,17 @@ def run_fleet(
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise EdgeposeError(f"--identity {fleet.identity}: {why}") from None
     version = package_version("edgepose") or "unknown"
-    known_hosts = fleet.known_hosts.expanduser()
+    if fleet.known_hosts is None:
+        known_hosts, also = DEFAULT_KNOWN_HOSTS.expanduser(), [GLOBAL_KNOWN_HOSTS]
+    else:
+        known_hosts, also = fleet.known_hosts.expanduser(), []
 
     async def main() -> list[HostOutcome]:
         async def one(host: Host) -> HostOutcome:
             outcome = HostOutcome(host)
             try:
-                await _bench_host(asyncssh, host, fleet, the_plan, client_keys, known_hosts, version, outcome)
+                keys = _HostKeys(known_hosts, also, fleet.accept_new_host_key)
+                await _bench_host(asyncssh, host, fleet, the_plan, client_keys, keys, version, outcome)
             except _HostFailed as e:
                 outcome.error = str(e)
             except asyncio.CancelledError:
@@ -222,25 +250,31 @@ class _HostKeys:
     """known_hosts as OpenSSH uses it: a listed key is trusted; a host with no entry is trusted on first use
     only when asked (and then recorded); a host whose listed key differs is refused."""
 
-    def __init__(self, path: Path, accept_new: bool):
-        self.path = path
+    def __init__(self, path: Path, also: list[Path], accept_new: bool):
+        self.path = path  # read, and written when a key is trusted on first use
+        self.also = also  # read only
         self.accept_new = accept_new
         self.offered: Any = None
         self.seen_as: tuple[str, int] = ("", 22)  # the name and port the key was offered for (after ~/.ssh/config)
         self.mismatch = False
+        self.revoked = False
         self.accepted = False
 
     def known(self, asyncssh) -> Any:
+        texts = []
+        for path in (self.path, *self.also):
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError) as e:
+                if path in self.also:
+                    continue  # the system's file, unreadable to this user: ssh skips it too
+                raise _HostFailed(f"cannot read known_hosts {path}: {getattr(e, 'strerror', None) or e}") from None
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        except OSError as e:
-            raise _HostFailed(f"cannot read known_hosts {self.path}: {e.strerror or e}") from None
-        try:
-            return asyncssh.import_known_hosts(text)
+            return asyncssh.import_known_hosts("\n".join(texts))
         except (ValueError, asyncssh.KeyImportError) as e:
-            raise _HostFailed(f"known_hosts {self.path} is not readable as known_hosts: {e}") from None
+            raise _HostFailed(f"{self.path} is not readable as known_hosts: {e}") from None
 
     def client(self, asyncssh, known) -> type:
         keys = self
@@ -250,7 +284,13 @@ class _HostKeys:
                 # Called only for a key known_hosts does not list for this host.
                 keys.offered, keys.seen_as = key, (host, port)
                 listed = known.match(host, addr, port)
-                if listed[0] or listed[1]:  # other keys (or a CA) are listed: the board's key changed
+                # match() drops the `[host]:port` lookup's revoked keys when it falls back to the port-less
+                # one; the port's own lookup is asked separately so that a revoked key is never trusted.
+                exact = known._match(host, addr, port) if hasattr(known, "_match") else listed
+                if key in set(listed[2]) | set(exact[2]):
+                    keys.revoked = True
+                    return False
+                if listed[0] or listed[1] or exact[0] or exact[1]:  # other keys or a CA listed: the key changed
                     keys.mismatch = True
                     return False
                 keys.accepted = keys.accept_new
@@ -259,7 +299,7 @@ class _HostKeys:
         return _Client
 
     def record(self) -> None:
-        """Append the key trusted on first use, as `ssh` would write it."""
+        """Append the key trusted on first use, as `ssh` with HashKnownHosts off writes it."""
         host, port = self.seen_as
         name = host if port in (None, 22) else f"[{host}]:{port}"
         algorithm, blob = self.offered.export_public_key("openssh").decode().split()[:2]
@@ -271,11 +311,18 @@ class _HostKeys:
             text = ""
         if line in text.splitlines(keepends=True):
             return  # two --host entries for one board, both trusted on first use
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(("\n" if text and not text.endswith("\n") else "") + line)
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(("\n" if text and not text.endswith("\n") else "") + line)
+        except OSError as e:
+            raise _HostFailed(f"cannot record the host key in {self.path}: {e.strerror or e}") from None
 
     def fingerprint(self) -> str:
         return self.offered.get_fingerprint("sha256") if self.offered is not None else "?"
+
+    def entry(self) -> str:
+        host, port = self.seen_as
+        return host if port in (None, 22) else f"[{host}]:{port}"
 
 
 async def _bench_host(
@@ -284,11 +331,10 @@ async def _bench_host(
     fleet: FleetOptions,
     the_plan: _Plan,
     client_keys,
-    known_hosts: Path,
+    keys: _HostKeys,
     version: str,
     outcome: HostOutcome,
 ) -> None:
-    keys = _HostKeys(known_hosts, fleet.accept_new_host_key)
     known = keys.known(asyncssh)
     connect: dict[str, Any] = {
         "known_hosts": known,
@@ -306,28 +352,49 @@ async def _bench_host(
         connect["agent_path"] = None  # like `ssh -i KEY -o IdentitiesOnly=yes`: the key given, nothing else
     try:
         conn = await asyncssh.connect(host.host, **connect)
-    except asyncssh.HostKeyNotVerifiable:
-        name = host.host if host.port in (None, 22) else f"[{host.host}]:{host.port}"
+    except asyncssh.HostKeyNotVerifiable as e:
+        where = keys.path
+        if keys.revoked:
+            raise _HostFailed(f"host key {keys.fingerprint()} is marked @revoked in known_hosts: refused") from None
         if keys.mismatch:
             raise _HostFailed(
-                f"HOST KEY MISMATCH: the board offered {keys.fingerprint()}, which {known_hosts} does not list "
-                f"for it: refused (if the board was reinstalled, check and run: ssh-keygen -R '{name}')"
+                f"HOST KEY MISMATCH: the board offered {keys.fingerprint()}, which known_hosts does not list for "
+                f"it: refused (if the board was reinstalled, check and run: ssh-keygen -f {where} -R "
+                f"'{keys.entry()}')"
             ) from None
+        if keys.offered is None:  # refused by asyncssh itself: a revoked key or a host certificate it rejects
+            raise _HostFailed(f"host key refused: {e.reason}") from None
         raise _HostFailed(
-            f"host key {keys.fingerprint()} is not in {known_hosts}: check it on the board "
+            f"host key {keys.fingerprint()} is not in {where}: check it on the board "
             "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pass --accept-new-host-key to trust it"
         ) from None
+    except (asyncio.TimeoutError, TimeoutError):
+        raise _HostFailed(f"no answer within {fleet.connect_timeout_s:g} s") from None
+    except socket.gaierror as e:
+        raise _HostFailed(f"unknown host {host.host!r} ({e.strerror})") from None
+    except OSError as e:  # asyncio words ECONNREFUSED as "Connect call failed (addr)": say the errno's name
+        port = f" port {host.port}" if host.port else ""
+        raise _HostFailed(f"cannot connect{port}: {os.strerror(e.errno) if e.errno else e}") from None
     async with conn:
         if keys.accepted:
             keys.record()
-        await _check_version(conn, fleet.remote_cmd, version, fleet.connect_timeout_s)
+        await _check_version(asyncssh, conn, fleet.remote_cmd, version, fleet.connect_timeout_s)
         await _send_files(conn, the_plan.files, outcome)
         outcome.document = await _run_bench(conn, fleet.remote_cmd, the_plan, outcome)
 
 
-async def _check_version(conn, remote_cmd: str, version: str, timeout_s: float) -> None:
+def _sh(command: str) -> str:
+    """`command` run by sh on the board, whatever its user's login shell."""
+    return "sh -c " + shlex.quote(command)
+
+
+async def _check_version(asyncssh, conn, remote_cmd: str, version: str, timeout_s: float) -> None:
     # A Python start on a Pi 4's SD card can take seconds: a wider limit than the connection's.
-    done = await conn.run(f"{remote_cmd} --version", check=False, timeout=max(60.0, 4 * timeout_s))
+    limit = max(60.0, 4 * timeout_s)
+    try:
+        done = await conn.run(_sh(f"{remote_cmd} --version"), check=False, timeout=limit)
+    except asyncssh.TimeoutError:
+        raise _HostFailed(f"'{remote_cmd} --version' did not answer within {limit:g} s") from None
     out = (done.stdout or "").strip()
     if done.exit_status == 127 or (done.exit_status and "not found" in (done.stderr or "")):
         raise _HostFailed(
@@ -346,7 +413,8 @@ async def _check_version(conn, remote_cmd: str, version: str, timeout_s: float) 
 
 
 async def _send_files(conn, files: Sequence[_File], outcome: HostOutcome) -> None:
-    """Copy what the board lacks, by SHA-256: streamed into a temporary name, renamed once complete, checked.
+    """Copy what the board lacks, by SHA-256: streamed into a temporary name, renamed only when all of it
+    arrived (a dropped link ends `cat` as a normal end of input would), then checked.
 
     Through `cat` on an exec channel rather than SFTP: boards running dropbear or a BusyBox image often have
     no sftp-server, and every one has a shell."""
@@ -358,9 +426,12 @@ async def _send_files(conn, files: Sequence[_File], outcome: HostOutcome) -> Non
     for f in missing:
         folder, tmp = f.remote.rsplit("/", 1)[0], f"{f.remote}.part-{uuid.uuid4().hex[:12]}"
         q = shlex.quote
-        command = f"mkdir -p {q(folder)} && cat > {q(tmp)} && mv -f {q(tmp)} {q(f.remote)}"
-        command += f" || {{ rm -f {q(tmp)}; exit 1; }}"
-        done = await conn.run(command, stdin=str(f.local), encoding=None, check=False)
+        size = f.local.stat().st_size
+        command = (
+            f'mkdir -p -- {q(folder)} && cat > {q(tmp)} && [ "$(wc -c < {q(tmp)})" -eq {size} ] '
+            f"&& mv -f -- {q(tmp)} {q(f.remote)} || {{ rm -f -- {q(tmp)}; exit 1; }}"
+        )
+        done = await conn.run(_sh(command), stdin=str(f.local), encoding=None, check=False)
         if done.exit_status:
             why = _last_line((done.stderr or b"").decode(errors="replace"))
             raise _HostFailed(f"cannot copy {f.local.name} to {f.remote} on the board: {why or 'failed'}")
@@ -372,13 +443,17 @@ async def _send_files(conn, files: Sequence[_File], outcome: HostOutcome) -> Non
 
 
 async def _remote_hashes(conn, paths: Sequence[str]) -> dict[str, str]:
-    """SHA-256 of each remote file that exists (coreutils' sha256sum, on every Linux board)."""
-    done = await conn.run("sha256sum -- " + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null", check=False)
+    """SHA-256 of each remote file that exists (coreutils' or BusyBox's sha256sum). Each file is read from
+    stdin, so names with a backslash or a newline (which sha256sum escapes in its listing) are no problem."""
+    script = "; ".join(
+        f"h=$(sha256sum < {shlex.quote(p)} 2>/dev/null) && echo {i} ${{h%% *}}" for i, p in enumerate(paths)
+    )
+    done = await conn.run(_sh(script), check=False)
     found = {}
     for line in (done.stdout or "").splitlines():
-        digest, _, name = line.partition("  ")
-        if len(digest) == 64:
-            found[name] = digest
+        index, _, digest = line.partition(" ")
+        if index.isdigit() and int(index) < len(paths) and len(digest) == 64:
+            found[paths[int(index)]] = digest
     return found
 
 
@@ -391,6 +466,7 @@ async def _run_bench(conn, remote_cmd: str, the_plan: _Plan, outcome: HostOutcom
     process = await conn.create_process(command)
     done = await process.wait(check=False)
     outcome.remote_lines = [line for line in (done.stderr or "").splitlines() if line.startswith("edgepose: ")]
+    outcome.exit_status = done.exit_status or 0
     document = None
     with contextlib.suppress(json.JSONDecodeError):
         document = json.loads(done.stdout or "")
@@ -398,6 +474,10 @@ async def _run_bench(conn, remote_cmd: str, the_plan: _Plan, outcome: HostOutcom
         if done.exit_signal:
             raise _HostFailed(f"remote bench killed by signal {done.exit_signal[0]}")
         raise _HostFailed(f"remote bench failed (exit {done.exit_status}): {_last_error(done.stderr) or 'no result'}")
+    try:
+        check_document(document)  # what the DB will store: refused here, as this board's failure
+    except EdgeposeError as e:
+        raise _HostFailed(f"the board's result is not a bench document: {e}") from None
     return document
 
 
@@ -414,23 +494,16 @@ def _last_error(text: str | None) -> str:
 
 
 def _describe(asyncssh, e: BaseException, host: Host, fleet: FleetOptions) -> str:
-    """One line for what went wrong reaching or running on a board."""
-    port = f" port {host.port}" if host.port else ""
+    """One line for what went wrong on a board after connecting (connecting has its own lines)."""
     if isinstance(e, asyncssh.PermissionDenied):
         how = f"key {fleet.identity}" if fleet.identity else "your SSH agent and default keys"
         return f"authentication refused (user {host.user or 'from ~/.ssh/config or yours'}, {how})"
     if isinstance(e, asyncssh.ConnectionLost):
         return f"connection lost: {e.reason or 'the board stopped answering'}"
-    if isinstance(e, asyncssh.DisconnectError):
-        return f"SSH: {e.reason}"
-    if isinstance(e, asyncssh.ChannelOpenError):
+    if isinstance(e, (asyncssh.DisconnectError, asyncssh.ChannelOpenError)):
         return f"SSH: {e.reason}"
     if isinstance(e, asyncssh.ProcessError):
-        return f"remote command failed: {e.stderr or e.exit_status}"
-    if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
-        return f"no answer within {fleet.connect_timeout_s:g} s"
-    if isinstance(e, socket.gaierror):
-        return f"unknown host {host.host!r} ({e.strerror})"
-    if isinstance(e, OSError):  # asyncio words ECONNREFUSED as "Connect call failed (addr)": say the errno's name
-        return f"cannot connect{port}: {os.strerror(e.errno) if e.errno else e}"
+        return f"remote command failed (exit {e.exit_status}): {_last_line(e.stderr)}"
+    if isinstance(e, OSError):
+        return f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
     return f"{type(e).__name__}: {e}"

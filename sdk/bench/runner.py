@@ -336,15 +336,7 @@ def run_bench(
     opts: BenchOptions, progress: Callable[[float], None] | None = None, on_config: Callable[[str], None] | None = None
 ) -> BenchRun:
     """Time every configuration; `progress(fraction_done)` after each block."""
-    if opts.mode not in MODES:
-        raise EdgeposeError(f"unknown --mode {opts.mode!r}; choose single or multi")
-    if opts.runs is None and opts.duration_s is None:
-        raise EdgeposeError("give --runs or --duration")
-    if (opts.runs is not None and opts.runs < 1) or (opts.duration_s is not None and opts.duration_s <= 0):
-        raise EdgeposeError("--runs and --duration must be positive")
-    if opts.warmup < 1:
-        raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
-    exercise = exercise_for(opts)
+    exercise = check_options(opts)
     input_record, make_frames = _describe_input(opts.input)
     notes = []
     if input_record["kind"] == "generated":
@@ -414,6 +406,20 @@ def run_bench(
             "runs untimed: a clip longer than --warmup + --runs times a plain stream"
         )
     return BenchRun(document, failures, notes)
+
+
+def check_options(opts: BenchOptions) -> Exercise | None:
+    """Raise EdgeposeError (one line) for options no run can take, before anything is loaded (here, or on
+    every board of a fleet); returns the exercise to count, or None."""
+    if opts.mode not in MODES:
+        raise EdgeposeError(f"unknown --mode {opts.mode!r}; choose single or multi")
+    if opts.runs is None and opts.duration_s is None:
+        raise EdgeposeError("give --runs or --duration")
+    if (opts.runs is not None and opts.runs < 1) or (opts.duration_s is not None and opts.duration_s <= 0):
+        raise EdgeposeError("--runs and --duration must be positive")
+    if opts.warmup < 1:
+        raise EdgeposeError("--warmup must be at least 1: the first frame captures the input the invoke is timed on")
+    return exercise_for(opts)
 
 
 def exercise_for(opts: BenchOptions) -> Exercise | None:

@@ -72,7 +72,7 @@ def bench(
     ),
     identity: Path = typer.Option(None, "--identity", "-i", help="--host: the private key to log in with."),
     remote_cmd: str = typer.Option(
-        "edgepose", "--remote-cmd", help="--host: edgepose on the boards (e.g. ~/venv/bin/edgepose)."
+        None, "--remote-cmd", help="--host: the command line (run by sh) of edgepose on the boards (default: edgepose)."
     ),
     remote_dir: str = typer.Option(
         None, "--remote-dir", help="--host: where copied files go on a board (default: ~/.cache/edgepose/fleet)."
@@ -83,7 +83,9 @@ def bench(
     accept_new_host_key: bool = typer.Option(
         False, "--accept-new-host-key", help="--host: trust a board not yet in known_hosts (and record its key)."
     ),
-    ssh_timeout: float = typer.Option(15.0, "--ssh-timeout", min=1.0, help="--host: seconds to connect to a board."),
+    ssh_timeout: float = typer.Option(
+        None, "--ssh-timeout", min=1.0, help="--host: seconds to connect to a board (default: 15)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Time models on this device: raw invoke and the whole pipeline per stage, with the device's state."""
@@ -97,11 +99,22 @@ def bench(
             raise fail(f"unknown --backend {b!r}; choose one of {', '.join(BACKENDS)}")
     if host and label is not None:
         raise fail("--label names this machine; with --host each board is labelled by its own hostname")
+    ssh_only = {
+        "--identity": identity is not None,
+        "--remote-cmd": remote_cmd is not None,
+        "--remote-dir": remote_dir is not None,
+        "--known-hosts": known_hosts is not None,
+        "--accept-new-host-key": accept_new_host_key,
+        "--ssh-timeout": ssh_timeout is not None,
+    }
+    given = [name for name, on in ssh_only.items() if on]
+    if given and not host:
+        raise fail(f"{', '.join(given)}: only with --host (a bench on boards over SSH)")
     extra = _user_exercises(exercise, exercises_file)
     # Imported here, not at start-up: the runner loads the estimator and its pipelines.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from edgepose.bench.runner import BenchOptions, exercise_for, run_bench
+    from edgepose.bench.runner import BenchOptions, check_options, run_bench
 
     opts = BenchOptions(
         models=model or [DEFAULT_MODEL],
@@ -118,7 +131,7 @@ def bench(
         extra_exercises=extra,
     )
     try:
-        exercise_for(opts)  # refused before anything is loaded or created
+        check_options(opts)  # refused before anything is loaded or created, or any board contacted
     except EdgeposeError as e:
         raise fail(str(e)) from None
     db_path = _check_outputs(json_out, db, store=not no_db)

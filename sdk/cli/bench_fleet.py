@@ -41,6 +41,7 @@ def bench_fleet(
     documents: list[dict] = []
     failed: list[str] = []
     said: set[str] = set()
+    devices: dict[str, str] = {}  # host -> device_id of the boards done
     progress = _progress(len(fleet.hosts))
 
     def on_done(outcome: HostOutcome) -> None:
@@ -53,27 +54,41 @@ def bench_fleet(
                     _say(f"edgepose: note: {rest}")
             elif level in ("error", "warning") and not (outcome.error and rest in outcome.error):
                 _say(f"edgepose: {level}: {name}: {rest}")
-        if outcome.error is not None:
+        if outcome.error is None and outcome.document is not None:
+            _store(outcome)
+        else:
             failed.append(name)
             _say(f"edgepose: error: {name}: {outcome.error}")
-        else:
-            doc = outcome.document
-            documents.append(doc)
-            copied = f"; copied {', '.join(outcome.copied)}" if outcome.copied else ""
-            where = doc["device"].get("board") or doc["device"].get("cpu") or "?"
-            if db_path is not None:
-                try:
-                    with ResultsDB(db_path) as results:
-                        results.append(doc)
-                except EdgeposeError as e:
-                    failed.append(name)
-                    _say(f"edgepose: error: {name}: not stored: {e}")
-                    return
-                _say(f"edgepose: {name}: stored run {doc['run_id'][:8]} ({doc['label']}, {where}) in {db_path}{copied}")
-            else:
-                _say(f"edgepose: {name}: run {doc['run_id'][:8]} ({doc['label']}, {where}){copied}")
+        if outcome.exit_status and name not in failed:  # some configurations failed there (said above)
+            failed.append(name)
         if progress is not None:
             progress.advance(progress.task_ids[0])
+
+    def _store(outcome: HostOutcome) -> None:
+        name, doc = outcome.host.spec, outcome.document
+        copied = f"; copied {', '.join(outcome.copied)}" if outcome.copied else ""
+        where = doc["device"].get("board") or doc["device"].get("cpu") or "?"
+        same = [other for other, device in devices.items() if device == doc["device"]["device_id"]]
+        if same:
+            _say(
+                f"edgepose: warning: {name} and {same[0]} are the same device ({doc['device']['device_id']}): "
+                "their runs overlapped and slowed each other"
+            )
+        devices[name] = doc["device"]["device_id"]
+        if db_path is None:
+            documents.append(doc)
+            _say(f"edgepose: {name}: run {doc['run_id'][:8]} ({doc['label']}, {where}){copied}")
+            return
+        try:
+            with ResultsDB(db_path) as results:
+                new = results.append(doc)
+        except EdgeposeError as e:
+            failed.append(name)
+            _say(f"edgepose: error: {name}: not stored: {e}")
+            return
+        documents.append(doc)
+        verb = "stored run" if new else "run already stored:"
+        _say(f"edgepose: {name}: {verb} {doc['run_id'][:8]} ({doc['label']}, {where}) in {db_path}{copied}")
 
     try:
         if progress is not None:
@@ -154,4 +169,5 @@ def _print_table(documents: list[dict], db_path: Path | None, to_stderr: bool) -
     console = Console(stderr=to_stderr, highlight=False)
     if not console.is_terminal:
         console = Console(stderr=to_stderr, highlight=False, width=1000)
-    console.print(results_table(rows, history=False))
+    title = f"edgepose bench on {len(documents)} board(s): {len(rows)} result(s)"
+    console.print(results_table(rows, history=False, title=title))

@@ -156,11 +156,12 @@ def _is_sqlite(path: Path) -> bool:
         return f.read(16) == b"SQLite format 3\x00"
 
 
-def results_table(rows: list[dict], history: bool) -> Table:
+def results_table(rows: list[dict], history: bool, title: str | None = None) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    title = f"edgepose bench: {len(rows)} results" + (" (history)" if history else " (newest per configuration)")
+    if title is None:
+        title = f"edgepose bench: {len(rows)} results" + (" (history)" if history else " (newest per configuration)")
     table = Table(title=title, caption="ms per frame; invoke = the model alone, pipeline = decode to poses")
     for name in ("device", "hardware", "model", "precision", "backend", "threads", "input"):
         table.add_column(name, no_wrap=True)
