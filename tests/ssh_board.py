@@ -82,7 +82,7 @@ def start_sshd(folder: Path, authorized: list[str], hostname: str | None = None)
     log = open(folder / "sshd.log", "w")  # noqa: SIM115 (sshd writes it while the tests run)
     command = [SSHD, "-D", "-e", "-f", str(config)]
     if hostname is not None:
-        command = ["unshare", "--uts", "sh", "-c", f'hostname "$0" && exec "$@"', hostname, *command]
+        command = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *command]
     server.process = subprocess.Popen(command, stdout=log, stderr=log)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -63,6 +63,8 @@ ALLOWED = {
     "edgepose.tracking": (*LEAVES, "edgepose.models.base", "edgepose.tracking"),
     # On top of the pose stream: poses in, angles and reps out; no model, no pipeline.
     "edgepose.fitness": (*LEAVES, "edgepose.fitness"),
+    # The Ray actor pool: jobs come to it from the CLI; it knows none of them.
+    "edgepose.cluster": ("edgepose.errors", "edgepose.cluster"),
 }
 
 
@@ -125,3 +127,18 @@ def test_every_runtime_package_is_installed():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {"edgepose." + p.parent.relative_to(SDK).as_posix().replace("/", ".") for p in SDK.glob("*/__init__.py")}
     assert on_disk <= listed, sorted(on_disk - listed)
+
+
+def test_ray_and_asyncssh_are_imported_only_where_they_are_used():
+    """The optional engines stay behind their options: ray in the cluster package (for --ray), asyncssh in
+    the fleet bench (for --host)."""
+    homes = {"ray": "edgepose.cluster", "asyncssh": "edgepose.bench.fleet"}
+    bad = []
+    for folder in (SDK, REPO / "bindings"):
+        for path in sources(folder):
+            module = module_name(path)
+            for name in imports(path):
+                top = name.split(".")[0]
+                if top in homes and not module.startswith(homes[top]):
+                    bad.append(f"{module} -> {name}")
+    assert bad == []

@@ -23,7 +23,7 @@ def test_runtime_never_imports_converters(one_person_photo):
 
 
 # Optional or slow to import (scipy.optimize alone ~0.3 s): loaded only by the paths that use them.
-OPTIONAL = ("scipy", "cv2", "matplotlib", "pycocotools", "onnxruntime")
+OPTIONAL = ("scipy", "cv2", "matplotlib", "pycocotools", "onnxruntime", "ray", "asyncssh")
 
 
 def _loaded(code: str, prefixes: tuple[str, ...]) -> list[str]:
@@ -54,7 +54,7 @@ def test_cli_start_up_loads_neither_the_pipelines_nor_optional_modules():
     assert _loaded(code, heavy) == []
     inner = _loaded(code, ("edgepose",))
     layers = {m.split(".")[1] for m in inner if m.count(".") >= 1}
-    assert not layers & {"estimator", "pipelines", "tracking", "eval"}, inner
+    assert not layers & {"estimator", "pipelines", "tracking", "eval", "cluster"}, inner
     assert [m for m in inner if m.startswith("edgepose.bench.")] == ["edgepose.bench.schema"]
 
 

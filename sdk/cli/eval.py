@@ -45,12 +45,30 @@ def eval_command(
     ),
     mode: str = typer.Option("single", "--mode", help="single | multi (multi-person photos need multi)"),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Inference threads (with --ray: 1 per worker)."),
     min_score: float = typer.Option(
         DEFAULT_MIN_SCORE, "--min-score", min=0.0, help="Drop poses scoring below this (low keeps AP honest)."
     ),
     max_people: int = typer.Option(DEFAULT_MAX_PEOPLE, "--max-people", min=1, help="Poses per image (multi mode)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the full result as JSON here ('-': stdout)."),
+    use_ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Find the poses on a Ray cluster (pip install 'edgepose[ray]'): a local one, or --ray-address. "
+        "Same numbers as without.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="With --ray: an existing cluster (HOST:6379, ray://HOST:10001 or auto); the images must be at the "
+        "same path on every node.",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="With --ray: workers, one model each (default: cluster CPUs / --threads)."
+    ),
+    ray_batch: int | None = typer.Option(
+        None, "--ray-batch", min=1, help="With --ray: images per task (default: 8, fewer if that would idle a worker)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """COCO keypoint accuracy (AP, AP50, AP75, AR, mean OKS) of a model on annotated photos."""
@@ -60,6 +78,18 @@ def eval_command(
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if mode not in MODES:
         raise fail(f"unknown --mode {mode!r}; choose single or multi")
+    if not use_ray:
+        for given, flag in ((ray_address, "--ray-address"), (ray_workers, "--ray-workers"), (ray_batch, "--ray-batch")):
+            if given is not None:
+                raise fail(f"{flag} needs --ray")
+    else:
+        from edgepose.cluster.ray_pool import require_ray
+
+        try:
+            require_ray(local=ray_address is None)
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
+        threads = 1 if threads is None else threads
     from edgepose.estimator import PoseEstimatorOptions
     from edgepose.eval.coco import evaluate, evaluate_compare, require_pycocotools
 
@@ -78,11 +108,13 @@ def eval_command(
         if json_out not in (None, "-"):
             check_output_path(json_out)  # before the model runs on every photo
         require_pycocotools()
+        models = [options(model)] if compare is None else [options(model), options(compare)]
+        estimate = _ray_estimate(models, ray_address, ray_workers, ray_batch, debug) if use_ray else None
         with _progress() as progress:
             if compare is None:
-                result: Any = evaluate(options(model), annotations, images, progress)
+                result: Any = evaluate(models[0], annotations, images, progress, estimate)
             else:
-                result = evaluate_compare(options(model), options(compare), annotations, images, progress)
+                result = evaluate_compare(models[0], models[1], annotations, images, progress, estimate)
     except EdgeposeError as e:
         if debug:
             traceback.print_exc()
@@ -101,6 +133,51 @@ def eval_command(
         except EdgeposeError as e:
             raise fail(str(e)) from None
     _print_table(result, table_console)
+
+
+def _ray_estimate(
+    models: list[PoseEstimatorOptions], address: str | None, workers: int | None, per_task: int | None, debug: bool
+) -> Callable[..., Any]:
+    """`--ray`: the per-image half of the evaluation on Ray workers, each holding every model; called by
+    run_evaluation once the models loaded here (their errors are the local run's) and the images checked."""
+
+    def estimate(coco: Any, images_dir: Path, progress: Callable[[int, int], None] | None) -> Any:
+        from edgepose.cluster.ray_pool import (
+            ActorPool,
+            TaskLost,
+            cluster_cpus,
+            local_cpus,
+            ray_session,
+            task_size,
+            workers_for,
+        )
+        from edgepose.eval.coco import EstimateJob, Estimates
+
+        threads = models[0].threads
+        images = list(coco.images)
+        with ray_session(address, num_cpus=workers * threads if workers else local_cpus(), debug=debug) as session:
+            n = workers_for(cluster_cpus(), workers, threads)
+            size = task_size(len(images), n, per_task)
+            tasks = [(images[i : i + size], images_dir, coco.path.name) for i in range(0, len(images), size)]
+            pool = ActorPool(session, EstimateJob, (models,), workers=min(n, len(tasks)), threads=threads)
+            pool.wait_ready()
+            done = [0]
+
+            def on_done(index: int) -> None:
+                done[0] += len(tasks[index][0])
+                if progress is not None:
+                    progress(done[0], len(images))
+
+            found = Estimates([{} for _ in models], [0.0] * len(models))
+            for task, part in zip(tasks, pool.map(tasks, on_done)):
+                if isinstance(part, TaskLost):
+                    # Not a smaller benchmark: the whole run fails, as for an unreadable image.
+                    names = ", ".join(i.file_name for i in task[0])
+                    raise EdgeposeError(f"{names}: the Ray worker died every time it ran them ({part.message})")
+                found.add(part)
+            return found
+
+    return estimate
 
 
 def _print_table(result: Any, console: Console) -> None:

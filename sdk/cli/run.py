@@ -41,7 +41,8 @@ from edgepose.io.video import VideoSource, VideoWriter, is_video_file
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
+    from edgepose.fitness import Exercise
 
 # The estimator, drawing and rich's progress bar are imported where a run needs them, not when the
 # command line starts: `edgepose --help` and a mistyped option answer without loading the pipelines.
@@ -67,6 +68,13 @@ class Batch:
     def failed(self, source: str, message: str, level: str = "error") -> None:
         self.failures.append((source, message))
         stderr.print(f"edgepose: {level}: {message}", markup=False, soft_wrap=True)
+
+    def warn(self, message: str) -> None:
+        stderr.print(f"edgepose: warning: {message}", markup=False, soft_wrap=True)
+
+    def trace(self, text: str) -> None:
+        """A failure's traceback (--debug)."""
+        sys.stderr.write(text)
 
 
 def expand_inputs(inputs: list[Path], batch: Batch) -> list[Path]:
@@ -119,7 +127,9 @@ def run_command(
         "single", "--mode", help="single | multi (top-down for MoveNet/BlazePose models, bottom-up for PoseNet)"
     ),
     backend: str = typer.Option("auto", "--backend", help=" | ".join(BACKENDS)),
-    threads: int | None = typer.Option(None, "--threads", help="Inference threads (1-64; default: automatic)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Inference threads (1-64; default: automatic; with --ray: 1 per worker)."
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="JSON lines file (default: stdout)."),
     draw: Path | None = typer.Option(
         None, "--draw", help="Overlay: an image file, a folder (several inputs) or a video file."
@@ -135,6 +145,24 @@ def run_command(
         None, "--exercise", "-e", help="Add the exercise's angle, phase and reps to each line (see `reps --list`)."
     ),
     exercises_file: Path | None = typer.Option(None, "--exercises-file", help="Your own exercises (JSON or TOML)."),
+    use_ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Spread the inputs over a Ray cluster (pip install 'edgepose[ray]'): a local one, or --ray-address. "
+        "Same output as without.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="With --ray: an existing cluster (HOST:6379, ray://HOST:10001 or auto). Inputs, -o and --draw must be "
+        "at the same paths on every node (a shared file system).",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="With --ray: workers, one model each (default: cluster CPUs / --threads)."
+    ),
+    ray_batch: int | None = typer.Option(
+        None, "--ray-batch", min=1, help="With --ray: photos per task (default: 8, fewer if that would idle a worker)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
@@ -142,11 +170,26 @@ def run_command(
     _DEBUG = debug
     if backend not in BACKENDS:
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not use_ray:
+        for given, flag in ((ray_address, "--ray-address"), (ray_workers, "--ray-workers"), (ray_batch, "--ray-batch")):
+            if given is not None:
+                raise fail(f"{flag} needs --ray")
+    elif camera is not None:
+        raise fail("--camera runs on this machine only: it cannot be used with --ray")
     if not inputs and camera is None:
         raise fail("give at least one INPUT (image, folder, video) or --camera N")
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     fitness = _fitness(exercise, exercises_file, mode)
+    if use_ray:
+        # Before the model loads: a missing extra says so at once. Workers share the cores, 1 thread each.
+        from edgepose.cluster.ray_pool import require_ray
+
+        try:
+            require_ray(local=ray_address is None)
+        except EdgeposeError as e:
+            raise fail(str(e)) from None
+        threads = 1 if threads is None else threads
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
     from edgepose.options import validate
 
@@ -184,9 +227,20 @@ def run_command(
             traceback.print_exc()
         raise fail(str(e)) from None
 
-    with _json_sink(output) as sink:
-        runner = _Runner(estimator, sink, overlays, max_frames, allow_partial, batch, fitness)
-        with _progress(n_sources) as progress:
+    with _json_sink(output) as sink, _progress(n_sources) as progress:
+        if use_ray:
+            # The model checked above is the one every worker loads: its errors were this run's, word
+            # for word, and the workers run the same _Runner.
+            estimator.close()
+            job = _RayJob.Args(options, max_frames, allow_partial, fitness, debug)
+            try:
+                _run_on_ray(job, overlays, batch, sink, progress, ray_address, ray_workers, ray_batch)
+            except EdgeposeError as e:
+                if debug:
+                    traceback.print_exc()
+                raise fail(str(e)) from None
+        else:
+            runner = _Runner(estimator, sink, overlays, max_frames, allow_partial, batch, fitness)
             runner.progress = progress
             for path in batch.items:
                 runner.run_path(path)
@@ -502,13 +556,13 @@ class _Runner:
             f"(cut short or damaged); the {decoded} decoded frames were processed"
         )
         if self.allow_partial:
-            stderr.print(f"edgepose: warning: {message}", markup=False, soft_wrap=True)
+            self.batch.warn(message)
         else:
             self.batch.failed(source, f"{message} (--allow-partial accepts this)", level="warning")
 
     def _fail(self, source: str, message: str) -> None:
         if _DEBUG:
-            traceback.print_exc()
+            self.batch.trace(traceback.format_exc())
         self.batch.failed(source, message)
 
     def _advance(self) -> None:
@@ -646,3 +700,154 @@ def _progress(n_sources: int) -> Iterator[Progress | None]:
     with progress:
         progress.add_task("inputs", total=n_sources, visible=n_sources > 1, rate="")
         yield progress
+
+
+# --ray ------------------------------------------------------------------------------------------------
+# Each worker runs the same _Runner as a local run, with a _Recorder in place of the JSON sink and of the
+# Batch's stderr lines; the driver replays each task's record through the real ones, in input order. So
+# the lines, the failures and the summary are the local run's by construction, and a task retried after
+# its worker died is replayed once: only returned records produce output.
+
+
+class _Recorder:
+    """What a _Runner writes and reports on a Ray worker, kept in order: ("line", text), ("failed",
+    source, message, level), ("warn", message), ("trace", text)."""
+
+    def __init__(self):
+        self.events: list[tuple[str, ...]] = []
+
+    def write(self, line: str) -> None:
+        self.events.append(("line", line))
+
+    def failed(self, source: str, message: str, level: str = "error") -> None:
+        self.events.append(("failed", source, message, level))
+
+    def warn(self, message: str) -> None:
+        self.events.append(("warn", message))
+
+    def trace(self, text: str) -> None:
+        self.events.append(("trace", text))
+
+
+def _replay(events: list[tuple[str, ...]], sink: _JsonSink, batch: Batch) -> None:
+    for kind, *args in events:
+        if kind == "line":
+            sink.write(*args)
+        elif kind == "failed":
+            batch.failed(*args)
+        elif kind == "warn":
+            batch.warn(*args)
+        else:
+            batch.trace(*args)
+
+
+class _TaskTargets:
+    """The overlay paths of one task's inputs, as the driver's _Overlays named them (it alone sees all the
+    inputs, which the names depend on)."""
+
+    def __init__(self, targets: dict[Path, Path | None]):
+        self.targets = targets
+
+    def target(self, source: Path) -> Path | None:
+        return self.targets[source]
+
+
+class _RayJob:
+    """One Ray worker's share of `run --ray`: its own estimator (loaded once) under a _Runner; called
+    with a task (one video, or a few photos, each with its overlay path), it returns the task's record."""
+
+    @dataclass(frozen=True)
+    class Args:
+        # Small: Ray keeps an actor's constructor arguments for its restarts.
+        options: PoseEstimatorOptions
+        max_frames: int | None
+        allow_partial: bool
+        fitness: Exercise | None  # of --exercise
+        debug: bool
+
+    def __init__(self, args: _RayJob.Args):
+        global _DEBUG
+        _DEBUG = args.debug
+        from edgepose.estimator import PoseEstimator
+
+        estimator = PoseEstimator.create_from_options(args.options)
+        self.runner = _Runner(estimator, None, None, args.max_frames, args.allow_partial, None, args.fitness)
+
+    def __call__(self, task: list[tuple[Path, Path | None]]) -> list[tuple[str, ...]]:
+        recorder = _Recorder()
+        self.runner.sink = self.runner.batch = recorder
+        self.runner.overlays = _TaskTargets(dict(task))
+        for path, _ in task:
+            self.runner.run_path(path)
+        return recorder.events
+
+
+def _ray_tasks(items: list[Path], per_task: int) -> list[list[Path]]:
+    """Inputs in order, cut into tasks: a video alone (its frames depend on each other), photos
+    `per_task` at a time."""
+    tasks: list[list[Path]] = []
+    photos: list[Path] = []
+    for item in items:
+        if is_video_file(item):
+            if photos:
+                tasks.append(photos)
+                photos = []
+            tasks.append([item])
+        else:
+            photos.append(item)
+            if len(photos) == per_task:
+                tasks.append(photos)
+                photos = []
+    if photos:
+        tasks.append(photos)
+    return tasks
+
+
+def _run_on_ray(
+    job: _RayJob.Args,
+    overlays: _Overlays,
+    batch: Batch,
+    sink: _JsonSink,
+    progress: Progress | None,
+    address: str | None,
+    workers: int | None,
+    per_task: int | None,
+) -> None:
+    if not batch.items:
+        return  # every input already failed: no cluster to start
+    from edgepose.cluster.ray_pool import (
+        ActorPool,
+        TaskLost,
+        cluster_cpus,
+        local_cpus,
+        ray_session,
+        task_size,
+        workers_for,
+    )
+
+    threads = job.options.threads
+    # A local cluster is sized for the workers asked for (more than the cores: the user's choice).
+    with ray_session(address, num_cpus=workers * threads if workers else local_cpus(), debug=job.debug) as session:
+        workers = workers_for(cluster_cpus(), workers, threads)
+        size = task_size(sum(not is_video_file(p) for p in batch.items), workers, per_task)
+        tasks = [[(p, overlays.target(p)) for p in paths] for paths in _ray_tasks(batch.items, size)]
+        pool = ActorPool(session, _RayJob, (job,), workers=min(workers, len(tasks)), threads=threads)
+        pool.wait_ready()
+        done = [0]
+
+        def on_done(index: int) -> None:
+            # The bar counts inputs whose task came back on any worker, in whatever order they finish.
+            done[0] += 1
+            if progress is not None and progress.task_ids:
+                progress.update(
+                    progress.task_ids[0],
+                    advance=len(tasks[index]),
+                    rate=f"{done[0]}/{len(tasks)} tasks on {len(pool.actors)} Ray workers",
+                )
+
+        for task, record in zip(tasks, pool.map(tasks, on_done)):
+            if isinstance(record, TaskLost):
+                for path, _ in task:
+                    batch.failed(str(path), f"{path}: its Ray worker died every time it ran it ({record.message})")
+            else:
+                _replay(record, sink, batch)

@@ -361,13 +361,23 @@ class CompareResult:
         }
 
 
+Estimate = Callable[[CocoKeypoints, Path, "Progress | None"], "Estimates"]
+
+
 def evaluate(
-    options: PoseEstimatorOptions, annotations: str | Path, images: str | Path, progress: Progress | None = None
+    options: PoseEstimatorOptions,
+    annotations: str | Path,
+    images: str | Path,
+    progress: Progress | None = None,
+    estimate: Estimate | None = None,
 ) -> EvalResult:
-    """COCO keypoint AP/AR and mean OKS of one model on the images listed in `annotations`."""
+    """COCO keypoint AP/AR and mean OKS of one model on the images listed in `annotations`.
+
+    `estimate`: where the poses are found, when not by this process's estimator (`eval --ray`).
+    """
     coco = _prepare(annotations, images)
     with PoseEstimator.create_from_options(options) as est:
-        return run_evaluation([est], coco, images, progress)[0]
+        return run_evaluation([est], coco, images, progress, estimate)[0]
 
 
 def evaluate_compare(
@@ -376,11 +386,12 @@ def evaluate_compare(
     annotations: str | Path,
     images: str | Path,
     progress: Progress | None = None,
+    estimate: Estimate | None = None,
 ) -> CompareResult:
     """Two models on the same images in one run (each image decoded once, the models alternating)."""
     coco = _prepare(annotations, images)
     with PoseEstimator.create_from_options(options) as a, PoseEstimator.create_from_options(compare) as b:
-        ra, rb = run_evaluation([a, b], coco, images, progress)
+        ra, rb = run_evaluation([a, b], coco, images, progress, estimate)
     return CompareResult(ra, rb)
 
 
@@ -392,40 +403,90 @@ def _prepare(annotations: str | Path | CocoKeypoints, images: str | Path) -> Coc
     return coco
 
 
+@dataclass
+class Estimates:
+    """The poses each estimator found, per image id, and the seconds it spent on them."""
+
+    found: list[dict[int, list[Pose]]]
+    seconds: list[float]
+
+    def add(self, other: Estimates) -> None:
+        for mine, theirs in zip(self.found, other.found):
+            mine.update(theirs)
+        self.seconds = [a + b for a, b in zip(self.seconds, other.seconds)]
+
+
+def estimate_images(
+    estimators: Sequence[PoseEstimator],
+    images: Sequence[CocoImage],
+    images_dir: Path,
+    annotations_name: str,
+    progress: Progress | None = None,
+) -> Estimates:
+    """Each estimator in turn on each of `images` (one decode per image): the per-image half of an
+    evaluation, which `eval --ray` runs on its workers. An unreadable image, or one of another size than
+    the annotations (file `annotations_name`) say, raises EdgeposeError."""
+    out = Estimates([{} for _ in estimators], [0.0] * len(estimators))
+    for n, image in enumerate(images):
+        path = images_dir / image.file_name
+        rgb = load_image(path)
+        h, w = rgb.shape[:2]
+        if (image.width is not None and image.width != w) or (image.height is not None and image.height != h):
+            # Predictions would land in a different pixel grid from the labels (a resized copy, say).
+            raise EdgeposeError(f"{path}: image is {w}x{h} but {annotations_name} says {image.width}x{image.height}")
+        for k, est in enumerate(estimators):
+            t0 = time.perf_counter()
+            out.found[k][image.id] = est.estimate_frame(rgb).poses
+            out.seconds[k] += time.perf_counter() - t0
+        if progress is not None:
+            progress(n + 1, len(images))
+    return out
+
+
+class EstimateJob:
+    """`eval --ray`'s worker: the estimators (all of them: --compare alternates models on each image, as
+    locally) built once; called with (images, images dir, annotation file name), it returns their
+    Estimates. The scoring stays on the driver, which alone sees every image's poses."""
+
+    def __init__(self, options: Sequence[PoseEstimatorOptions]):
+        self.estimators = [PoseEstimator.create_from_options(o) for o in options]
+
+    def __call__(self, task: tuple[Sequence[CocoImage], Path, str]) -> Estimates:
+        images, images_dir, annotations_name = task
+        return estimate_images(self.estimators, images, images_dir, annotations_name)
+
+
 def run_evaluation(
     estimators: Sequence[PoseEstimator],
     annotations: str | Path | CocoKeypoints,
     images: str | Path,
     progress: Progress | None = None,
+    estimate: Estimate | None = None,
 ) -> list[EvalResult]:
     """Evaluate already-open estimators, in turn on each image; one EvalResult per estimator.
 
     Any unreadable image fails the whole run: AP over the images that happened to load would be a
-    different, silently smaller benchmark.
+    different, silently smaller benchmark. `estimate(coco, images_dir, progress)` finds the poses
+    elsewhere (workers holding the same models); the scoring is always here.
     """
     coco = _prepare(annotations, images)
     images = Path(images)
     for est in estimators:
         coco17_index(est.keypoint_names)  # refuse a non-COCO layout before the first invoke
-    found: list[dict[int, list[Pose]]] = [{} for _ in estimators]
-    seconds = [0.0] * len(estimators)
-    for n, image in enumerate(coco.images):
-        path = images / image.file_name
-        rgb = load_image(path)
-        h, w = rgb.shape[:2]
-        if (image.width is not None and image.width != w) or (image.height is not None and image.height != h):
-            # Predictions would land in a different pixel grid from the labels (a resized copy, say).
-            raise EdgeposeError(f"{path}: image is {w}x{h} but {coco.path.name} says {image.width}x{image.height}")
-        for k, est in enumerate(estimators):
-            t0 = time.perf_counter()
-            found[k][image.id] = est.estimate_frame(rgb).poses
-            seconds[k] += time.perf_counter() - t0
-        if progress is not None:
-            progress(n + 1, len(coco.images))
+    if estimate is None:
+        found = estimate_images(estimators, coco.images, images, coco.path.name, progress)
+    else:
+        found = estimate(coco, images, progress)
+    return score_estimates(estimators, coco, images, found)
 
+
+def score_estimates(
+    estimators: Sequence[PoseEstimator], coco: CocoKeypoints, images: Path, found: Estimates
+) -> list[EvalResult]:
+    """One EvalResult per estimator from the poses it found on every image of `coco`."""
     out = []
     for k, est in enumerate(estimators):
-        s = score_poses(coco, found[k])
+        s = score_poses(coco, found.found[k])
         out.append(
             EvalResult(
                 model=est.model_name,
@@ -442,7 +503,7 @@ def run_evaluation(
                 ar=s.ar,
                 mean_oks=s.mean_oks,
                 per_person=list(s.per_person),
-                seconds_per_image=seconds[k] / max(len(coco.images), 1),
+                seconds_per_image=found.seconds[k] / max(len(coco.images), 1),
             )
         )
     return out
