@@ -64,7 +64,7 @@ ALLOWED = {
     # On top of the pose stream: poses in, angles and reps out; no model, no pipeline.
     "edgepose.fitness": (*LEAVES, "edgepose.fitness"),
     # The Ray actor pool: jobs come to it from the CLI; it knows none of them.
-    "edgepose.cluster": ("edgepose.errors", "edgepose.cluster"),
+    "edgepose.cluster": ("edgepose.errors", "edgepose.bindings.native_stderr", "edgepose.cluster"),
 }
 
 

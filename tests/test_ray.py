@@ -9,6 +9,7 @@ local cluster (~5 s on the 2-core CI machine).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -197,3 +198,51 @@ def test_ray_is_imported_only_for_ray(cli, tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli.env, timeout=60)
     assert res.returncode == 0 and res.stderr.strip() == "False", res.stderr
+
+
+def test_an_existing_cluster_by_address_gives_the_same_output(cli, tmp_path):
+    """`ray start --head` (as a user's cluster is started), then `run --ray --ray-address`: the run connects,
+    starts its workers there, and leaves the cluster running; without the token Ray's default
+    authentication asks for, one line says so."""
+    import tempfile
+
+    from tests.ssh_board import free_port
+
+    ray = str(Path(sys.executable).with_name("ray"))
+    # Short: Ray's Unix sockets live under it, and a socket path has at most 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="eprh"))
+    port = free_port()
+    env = {**cli.env, "RAY_AUTH_MODE": "token"}
+    head = [ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
+    subprocess.run([*head, "--disable-usage-stats", f"--temp-dir={temp}"], env=env, check=True, capture_output=True)
+    try:
+        args = (COCO_DIR, "--threads", "1")
+        local = cli("run", *args)
+        attached = Cli(env)("run", *args, *RAY, "--ray-address", f"127.0.0.1:{port}")
+        same_run(local, attached)
+        status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=env, capture_output=True)
+        assert status.returncode == 0  # still up: a cluster the run did not start is not stopped by it
+        refused = cli("run", *args, "--ray", "--ray-address", f"127.0.0.1:{port}")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "needs RAY_AUTH_MODE=token and its token" in refused.stderr
+    finally:
+        # This cluster's processes only (`ray stop` would stop every Ray on the machine): those naming its
+        # folder, and their children (Ray's agents and workers rename themselves).
+        parents: dict[int, int] = {}
+        ours: set[int] = set()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if str(temp).encode() in (entry / "cmdline").read_bytes():
+                        ours.add(int(entry.name))
+                except (OSError, ValueError, IndexError):
+                    pass
+        while True:
+            children = {pid for pid, parent in parents.items() if parent in ours} - ours
+            if not children:
+                break
+            ours |= children
+        for pid in ours:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgepose.bindings.native_stderr import quiet_native_stderr
 from edgepose.errors import EdgeposeError
 
 INSTALL_HINT = "--ray needs Ray: pip install 'edgepose[ray]'"
@@ -99,12 +100,19 @@ def ray_session(address: str | None, num_cpus: int | None = None, debug: bool = 
                     configure_logging=True,
                 )
             else:
-                ray.init(address=address, log_to_driver=debug, logging_level=level, configure_logging=True)
+                # Ray's C++ client retries a refused connection for ~20 s, a multi-line warning a second on
+                # fd 2 (an unauthenticated client against a token cluster, say): the outcome is our line.
+                with contextlib.nullcontext() if debug else quiet_native_stderr():
+                    ray.init(address=address, log_to_driver=debug, logging_level=level, configure_logging=True)
     except Exception as e:  # a bad address, an unreachable or incompatible cluster, no room in /tmp
         with contextlib.suppress(Exception):
             ray.shutdown()
         what = "cannot start a local Ray cluster" if address is None else f"cannot connect to --ray-address {address}"
-        raise EdgeposeError(f"{what}: {_first_line(e)}") from None
+        hint = ""
+        if address is not None and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            # Ray enables token authentication only for clusters it finds itself, never for a given address.
+            hint = " (a cluster with token authentication, Ray's default, needs RAY_AUTH_MODE=token and its token)"
+        raise EdgeposeError(f"{what}: {_first_line(e)}{hint}") from None
     except SystemExit:
         # SIGTERM while Ray starts: its handler, in place meanwhile, exits. Stop what started, then let the
         # caller's handler (the CLI's removes temporary outputs and says "terminated") have the signal.
