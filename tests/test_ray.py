@@ -246,3 +246,71 @@ def test_an_existing_cluster_by_address_gives_the_same_output(cli, tmp_path):
         for pid in ours:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_full_disk_and_an_oversized_thread_count_are_the_local_run_too(cli, tmp_path):
+    """Output that cannot be written is each input's line and the summary, as locally (not an internal
+    error); --threads above the cores gives a cluster that fits the worker instead of waiting for ever."""
+    photos = sorted(COCO_DIR.glob("*.jpg"))[:3]
+    runs = []
+    for extra in ((), (*RAY, "--ray-batch", "1")):
+        with open("/dev/full", "w") as full:
+            runs.append(
+                subprocess.run(
+                    [sys.executable, "-m", "edgepose.cli", "run", *map(str, photos), *extra],
+                    stdout=full,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=cli.env,
+                    timeout=120,
+                )
+            )
+    local, ray = runs
+    assert local.returncode == ray.returncode == 1
+    assert ray.stderr == local.stderr and local.stderr.count("No space left on device") == 3, ray.stderr
+    oversized = cli("run", photos[0], "--ray", "--threads", "4")
+    assert oversized.returncode == 0 and frames(oversized.stdout) == frames(cli("run", photos[0]).stdout)
+
+
+def test_eval_reports_the_first_unreadable_image_in_input_order(cli, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    names = [i["file_name"] for i in json.loads(ANNOTATIONS.read_text())["images"]]
+    for name in names:
+        (images / name).write_bytes((COCO_DIR / name).read_bytes())
+    for name in (names[0], names[-1]):  # the last one's task may well come back first
+        (images / name).write_bytes(b"\xff\xd8 not a jpeg")
+    args = ("eval", "--annotations", ANNOTATIONS, "--images", images)
+    local = cli(*args)
+    assert local.returncode == 2 and names[0] in local.stderr
+    for _ in range(2):
+        ray = cli(*args, *RAY, "--ray-batch", "1")
+        assert (ray.returncode, ray.stderr) == (local.returncode, local.stderr)
+
+
+def test_ctrl_c_leaves_no_temporary_overlay(cli, tmp_path):
+    draw = tmp_path / "overlays"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for n in range(4):
+        (videos / f"clip{n}.mp4").symlink_to(SQUATS)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edgepose.cli", "run", videos, *RAY, "--draw", draw, "-o", tmp_path / "o.jsonl"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli.env,
+        start_new_session=True,  # its own session: SIGINT keeps its default action, as at a terminal
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(draw.glob(".*edgepose-tmp*")):
+            time.sleep(0.05)
+        assert list(draw.glob(".*edgepose-tmp*")), "no overlay was being written"
+        os.killpg(child.pid, signal.SIGINT)
+        code = child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert code == 130, child.stderr.read()
+    assert list(draw.glob(".*edgepose-tmp*")) == [] and not (tmp_path / "o.jsonl").exists()

@@ -146,7 +146,8 @@ def _ray_estimate(
             ActorPool,
             TaskLost,
             cluster_cpus,
-            local_cpus,
+            largest_node_cpus,
+            local_cluster_cpus,
             ray_session,
             task_size,
             workers_for,
@@ -155,8 +156,8 @@ def _ray_estimate(
 
         threads = models[0].threads
         images = list(coco.images)
-        with ray_session(address, num_cpus=workers * threads if workers else local_cpus(), debug=debug) as session:
-            n = workers_for(cluster_cpus(), workers, threads)
+        with ray_session(address, num_cpus=local_cluster_cpus(workers, threads), debug=debug) as session:
+            n = workers_for(cluster_cpus(), workers, threads, largest_node_cpus())
             size = task_size(len(images), n, per_task)
             tasks = [(images[i : i + size], images_dir, coco.path.name) for i in range(0, len(images), size)]
             pool = ActorPool(session, EstimateJob, (models,), workers=min(n, len(tasks)), threads=threads)

@@ -32,6 +32,7 @@ from edgepose.io.atomic import (
     check_output_dir,
     check_output_path,
     output_error,
+    remove_stale_temps,
 )
 from edgepose.io.cameras import open_camera
 from edgepose.io.frame_reader import FrameReader
@@ -710,14 +711,15 @@ def _progress(n_sources: int) -> Iterator[Progress | None]:
 
 
 class _Recorder:
-    """What a _Runner writes and reports on a Ray worker, kept in order: ("line", text), ("failed",
+    """What a _Runner writes and reports on a Ray worker, kept in order: ("line", text, source), ("failed",
     source, message, level), ("warn", message), ("trace", text)."""
 
     def __init__(self):
         self.events: list[tuple[str, ...]] = []
+        self.source = ""  # the input whose lines are being written: a write error there is that input's
 
     def write(self, line: str) -> None:
-        self.events.append(("line", line))
+        self.events.append(("line", line, self.source))
 
     def failed(self, source: str, message: str, level: str = "error") -> None:
         self.events.append(("failed", source, message, level))
@@ -730,9 +732,19 @@ class _Recorder:
 
 
 def _replay(events: list[tuple[str, ...]], sink: _JsonSink, batch: Batch) -> None:
+    broken: set[str] = set()  # inputs whose output could not be written: as locally, one line, then no more
     for kind, *args in events:
         if kind == "line":
-            sink.write(*args)
+            line, source = args
+            if source in broken:
+                continue
+            try:
+                sink.write(line)
+            except BrokenPipeError:
+                raise
+            except (OSError, ValueError) as e:  # a full disk under -o or stdout: the local run's line
+                broken.add(source)
+                batch.failed(source, f"{source}: {e}")
         elif kind == "failed":
             batch.failed(*args)
         elif kind == "warn":
@@ -778,6 +790,7 @@ class _RayJob:
         self.runner.sink = self.runner.batch = recorder
         self.runner.overlays = _TaskTargets(dict(task))
         for path, _ in task:
+            recorder.source = str(path)
             self.runner.run_path(path)
         return recorder.events
 
@@ -819,35 +832,47 @@ def _run_on_ray(
         ActorPool,
         TaskLost,
         cluster_cpus,
-        local_cpus,
+        largest_node_cpus,
+        local_cluster_cpus,
         ray_session,
         task_size,
         workers_for,
     )
 
     threads = job.options.threads
-    # A local cluster is sized for the workers asked for (more than the cores: the user's choice).
-    with ray_session(address, num_cpus=workers * threads if workers else local_cpus(), debug=job.debug) as session:
-        workers = workers_for(cluster_cpus(), workers, threads)
-        size = task_size(sum(not is_video_file(p) for p in batch.items), workers, per_task)
-        tasks = [[(p, overlays.target(p)) for p in paths] for paths in _ray_tasks(batch.items, size)]
-        pool = ActorPool(session, _RayJob, (job,), workers=min(workers, len(tasks)), threads=threads)
-        pool.wait_ready()
-        done = [0]
+    tasks: list[list[tuple[Path, Path | None]]] = []
+    finished = 0
+    try:
+        # A local cluster is sized for the workers asked for (more than the cores: the user's choice).
+        with ray_session(address, num_cpus=local_cluster_cpus(workers, threads), debug=job.debug) as session:
+            workers = workers_for(cluster_cpus(), workers, threads, largest_node_cpus())
+            size = task_size(sum(not is_video_file(p) for p in batch.items), workers, per_task)
+            tasks = [[(p, overlays.target(p)) for p in paths] for paths in _ray_tasks(batch.items, size)]
+            pool = ActorPool(session, _RayJob, (job,), workers=min(workers, len(tasks)), threads=threads)
+            pool.wait_ready()
+            done = [0]
 
-        def on_done(index: int) -> None:
-            # The bar counts inputs whose task came back on any worker, in whatever order they finish.
-            done[0] += 1
-            if progress is not None and progress.task_ids:
-                progress.update(
-                    progress.task_ids[0],
-                    advance=len(tasks[index]),
-                    rate=f"{done[0]}/{len(tasks)} tasks on {len(pool.actors)} Ray workers",
-                )
+            def on_done(index: int) -> None:
+                # The bar counts inputs whose task came back on any worker, in whatever order they finish.
+                done[0] += 1
+                if progress is not None and progress.task_ids:
+                    progress.update(
+                        progress.task_ids[0],
+                        advance=len(tasks[index]),
+                        rate=f"{done[0]}/{len(tasks)} tasks on {len(pool.actors)} Ray workers",
+                    )
 
-        for task, record in zip(tasks, pool.map(tasks, on_done)):
-            if isinstance(record, TaskLost):
-                for path, _ in task:
-                    batch.failed(str(path), f"{path}: its Ray worker died every time it ran it ({record.message})")
-            else:
-                _replay(record, sink, batch)
+            for index, record in enumerate(pool.map(tasks, on_done)):
+                if isinstance(record, TaskLost):
+                    for path, _ in tasks[index]:
+                        batch.failed(str(path), f"{path}: {record.message}")
+                else:
+                    _replay(record, sink, batch)
+                finished = index + 1
+    finally:
+        # Workers stopped mid-write (Ctrl-C, SIGTERM, an error) cannot remove their temporary overlays, and
+        # their processes are gone with the cluster: this host's temporaries of theirs are removed here.
+        for task in tasks[finished:]:
+            for _, target in task:
+                if target is not None:
+                    remove_stale_temps(target)

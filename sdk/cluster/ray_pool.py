@@ -177,14 +177,29 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 0))
 
 
+def largest_node_cpus() -> int:
+    """The CPUs of the biggest alive node: a worker's threads must fit on one node."""
+    import ray
+
+    return max((int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=0)
+
+
+def local_cluster_cpus(workers: int | None, threads: int) -> int:
+    """CPUs for a local cluster: the cores, or what the workers asked for need (oversubscribing them is the
+    user's choice, as --threads above the cores is without --ray)."""
+    return max(workers * threads if workers else local_cpus(), threads)
+
+
 def local_cpus() -> int:
     """The CPUs this process may run on: what a local cluster gets."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def workers_for(cpus: int, workers: int | None, threads: int) -> int:
+def workers_for(cpus: int, workers: int | None, threads: int, node_cpus: int | None = None) -> int:
     """`workers` (default: as many as `cpus` allow at `threads` each), refused when the cluster has too few
     CPUs: Ray would wait for them for ever."""
+    if node_cpus is not None and threads > node_cpus:
+        raise EdgeposeError(f"--threads {threads}: the biggest node of the Ray cluster has {node_cpus} CPUs")
     if workers is None:
         return max(1, cpus // threads)
     if workers * threads > cpus:
@@ -225,6 +240,8 @@ class EdgeposeWorker:
             self.job = factory(*args)
         except EdgeposeError as e:
             self.error = f"on Ray node {socket.gethostname()}: {e}"
+        except Exception as e:  # noqa: BLE001 (said in one line by wait_ready; a restart would fail alike)
+            self.error = f"on Ray node {socket.gethostname()}: {type(e).__name__}: {_first_line(e)}"
 
     def ready(self) -> str | None:
         return self.error
@@ -237,6 +254,23 @@ class EdgeposeWorker:
     def echo(self, value: Any) -> Any:
         """A round trip that does no work: what the pool itself costs per task."""
         return value
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
+def _signalled(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call`, with a signal that arrived during Ray's native wait raised as itself: Ray's Cython functions
+    report it as a SystemError ("returned a result with an exception set") around the real one."""
+    try:
+        return call(*args, **kwargs)
+    except SystemError as e:
+        context = e.__context__
+        if isinstance(context, BaseException) and not isinstance(context, Exception):
+            raise context from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -264,7 +298,9 @@ class ActorPool:
         env = None if session.local else {"env_vars": forwarded_env()}
         remote = ray.remote(
             num_cpus=threads,
-            max_restarts=-1,  # a killed worker comes back (its model loaded again) for the tasks still to do
+            # A killed worker comes back (its model loaded again) for the tasks still to do; finitely, so that
+            # a worker crashing as it loads (a native crash, out of memory) ends the run instead of looping.
+            max_restarts=MAX_TASK_RETRIES * max(1, workers),
             max_task_retries=MAX_TASK_RETRIES,
             runtime_env=env,
         )(EdgeposeWorker)
@@ -301,7 +337,7 @@ class ActorPool:
         worker idles behind a long video, at the cost of holding their results (for `run`, JSON lines).
         """
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import RayActorError, RayError, RayTaskError
 
         pending: dict[Any, tuple[int, Any]] = {}  # ObjectRef -> (task index, actor)
         load = {id(a): 0 for a in self.actors}
@@ -315,20 +351,25 @@ class ActorPool:
                         pending[ref] = (next_task, actor)
                         load[id(actor)] += 1
                         next_task += 1
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = _signalled(ray.wait, list(pending), num_returns=1)
                 for ref in ready:
                     index, actor = pending.pop(ref)
                     load[id(actor)] -= 1
                     try:
-                        done[index] = ray.get(ref)
-                    except RayTaskError as e:
-                        raise e.cause from None
-                    except RayActorError as e:
-                        done[index] = TaskLost(_first_line(e))
+                        done[index] = _signalled(ray.get, ref)
+                    except RayTaskError as e:  # the task's own error: raised when its turn comes, as locally
+                        done[index] = _Raised(e.cause if e.cause is not None else EdgeposeError(_first_line(e)))
+                    except RayActorError:
+                        done[index] = TaskLost(f"its Ray worker died {MAX_TASK_RETRIES + 1} times running it")
+                    except RayError as e:  # the object store full, an object lost: the run cannot go on
+                        raise EdgeposeError(f"Ray: {_first_line(e)}") from None
                     if on_done is not None:
                         on_done(index)
                 while next_out in done:
-                    yield done.pop(next_out)
+                    result = done.pop(next_out)
+                    if isinstance(result, _Raised):
+                        raise result.error
+                    yield result
                     next_out += 1
         finally:
             for ref in pending:
