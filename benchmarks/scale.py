@@ -36,6 +36,7 @@ over --rounds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -108,9 +109,12 @@ def attached_rounds(edgepose: str, folder: Path, few: list[Path], out: Path, pho
     port = free_port()
     ray = str(Path(edgepose).with_name("ray"))
     env = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray's default for a new cluster; a client must ask for it
+    # A folder of its own (short: Ray's Unix sockets live there): this head alone is stopped at the end,
+    # where `ray stop` would stop every Ray cluster on the machine.
+    temp = tempfile.mkdtemp(prefix="epsc")
     started = subprocess.run(
         [ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
-        + ["--disable-usage-stats"],
+        + ["--disable-usage-stats", f"--temp-dir={temp}"],
         env=env,
         capture_output=True,
         text=True,
@@ -136,8 +140,30 @@ def attached_rounds(edgepose: str, folder: Path, few: list[Path], out: Path, pho
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
             os.environ["RAY_AUTH_MODE"] = before
-        subprocess.run([ray, "stop"], env=env, capture_output=True)
+        stop_processes_of(temp)
     return samples
+
+
+def stop_processes_of(folder: str) -> None:
+    """SIGKILL the processes naming `folder` and their descendants (Ray's agents and workers rename
+    themselves)."""
+    import signal
+
+    parents: dict[int, int] = {}
+    ours: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if folder.encode() in (entry / "cmdline").read_bytes():
+                    ours.add(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    while children := {pid for pid, parent in parents.items() if parent in ours} - ours:
+        ours |= children
+    for pid in ours:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def free_port() -> int:
