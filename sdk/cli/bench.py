@@ -68,7 +68,9 @@ def bench(
     db: Path = typer.Option(None, "--db", help="Results DB (default: user data dir or $EDGEPOSE_BENCH_DB)."),
     no_db: bool = typer.Option(False, "--no-db", help="Do not store the result in a database."),
     host: list[str] = typer.Option(
-        None, "--host", help="Bench on this board over SSH instead, [user@]host[:port]; repeat: all at once."
+        None,
+        "--host",
+        help="Bench on this board over SSH instead: user@host or user@host:port; repeat for several, all at once.",
     ),
     identity: Path = typer.Option(None, "--identity", "-i", help="--host: the private key to log in with."),
     remote_cmd: str = typer.Option(

@@ -54,7 +54,7 @@ def eval_command(
     use_ray: bool = typer.Option(
         False,
         "--ray",
-        help="Find the poses on a Ray cluster (pip install 'edgepose[ray]'): a local one, or --ray-address. "
+        help="Find the poses on a Ray cluster (pip install 'edgepose\\[ray]'): a local one, or --ray-address. "
         "Same numbers as without.",
     ),
     ray_address: str | None = typer.Option(

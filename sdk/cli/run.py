@@ -149,7 +149,7 @@ def run_command(
     use_ray: bool = typer.Option(
         False,
         "--ray",
-        help="Spread the inputs over a Ray cluster (pip install 'edgepose[ray]'): a local one, or --ray-address. "
+        help="Spread the inputs over a Ray cluster (pip install 'edgepose\\[ray]'): a local one, or --ray-address. "
         "Same output as without.",
     ),
     ray_address: str | None = typer.Option(
