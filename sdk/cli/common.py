@@ -95,3 +95,55 @@ def check_camera(value: str | None) -> str | None:
 
 
 CAMERA_HELP = "Read a camera: N (OpenCV) or picam / picam:N (Picamera2, Raspberry Pi)."
+
+
+# --ray, shared by `run` and `eval`: the options, their check without --ray, and Ray's threads default.
+def ray_option(what: str, same: str) -> bool:
+    return typer.Option(
+        False,
+        "--ray",
+        help=f"{what} over a Ray cluster (pip install 'edgepose\\[ray]'): a local one, or --ray-address. {same}",
+    )
+
+
+def ray_address_option(shared: str) -> str | None:
+    return typer.Option(
+        None,
+        "--ray-address",
+        help=f"With --ray: an existing cluster (HOST:6379, ray://HOST:10001 or auto). {shared}",
+    )
+
+
+def ray_workers_option() -> int | None:
+    return typer.Option(
+        None, "--ray-workers", min=1, help="With --ray: workers, one model each (default: cluster CPUs / --threads)."
+    )
+
+
+def ray_batch_option(items: str) -> int | None:
+    return typer.Option(
+        None,
+        "--ray-batch",
+        min=1,
+        help=f"With --ray: {items} per task (default: 8, fewer if that would idle a worker).",
+    )
+
+
+def refuse_ray_options(address: str | None, workers: int | None, batch: int | None) -> None:
+    """Without --ray, its options are refused, never ignored."""
+    for given, flag in ((address, "--ray-address"), (workers, "--ray-workers"), (batch, "--ray-batch")):
+        if given is not None:
+            raise fail(f"{flag} needs --ray")
+
+
+def ray_threads(address: str | None, threads: int | None) -> int:
+    """Ray importable (else its install line), and the threads per worker: workers share the cores, 1 each
+    unless --threads says otherwise."""
+    from edgepose.cluster.ray_pool import require_ray
+    from edgepose.errors import EdgeposeError
+
+    try:
+        require_ray(local=address is None)
+    except EdgeposeError as e:
+        raise fail(str(e)) from None
+    return 1 if threads is None else threads

@@ -17,7 +17,16 @@ import typer
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
-from edgepose.cli.common import fail, stderr
+from edgepose.cli.common import (
+    fail,
+    ray_address_option,
+    ray_batch_option,
+    ray_option,
+    ray_threads,
+    ray_workers_option,
+    refuse_ray_options,
+    stderr,
+)
 from edgepose.errors import EdgeposeError
 from edgepose.io.atomic import atomic_output, check_output_path
 from edgepose.models.families import MODES
@@ -51,24 +60,10 @@ def eval_command(
     ),
     max_people: int = typer.Option(DEFAULT_MAX_PEOPLE, "--max-people", min=1, help="Poses per image (multi mode)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the full result as JSON here ('-': stdout)."),
-    use_ray: bool = typer.Option(
-        False,
-        "--ray",
-        help="Find the poses on a Ray cluster (pip install 'edgepose\\[ray]'): a local one, or --ray-address. "
-        "Same numbers as without.",
-    ),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        help="With --ray: an existing cluster (HOST:6379, ray://HOST:10001 or auto); the images must be at the "
-        "same path on every node.",
-    ),
-    ray_workers: int | None = typer.Option(
-        None, "--ray-workers", min=1, help="With --ray: workers, one model each (default: cluster CPUs / --threads)."
-    ),
-    ray_batch: int | None = typer.Option(
-        None, "--ray-batch", min=1, help="With --ray: images per task (default: 8, fewer if that would idle a worker)."
-    ),
+    use_ray: bool = ray_option("Find the poses spread", "Same numbers as without."),
+    ray_address: str | None = ray_address_option("The images must be at the same path on every node."),
+    ray_workers: int | None = ray_workers_option(),
+    ray_batch: int | None = ray_batch_option("images"),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """COCO keypoint accuracy (AP, AP50, AP75, AR, mean OKS) of a model on annotated photos."""
@@ -79,17 +74,9 @@ def eval_command(
     if mode not in MODES:
         raise fail(f"unknown --mode {mode!r}; choose single or multi")
     if not use_ray:
-        for given, flag in ((ray_address, "--ray-address"), (ray_workers, "--ray-workers"), (ray_batch, "--ray-batch")):
-            if given is not None:
-                raise fail(f"{flag} needs --ray")
+        refuse_ray_options(ray_address, ray_workers, ray_batch)
     else:
-        from edgepose.cluster.ray_pool import require_ray
-
-        try:
-            require_ray(local=ray_address is None)
-        except EdgeposeError as e:
-            raise fail(str(e)) from None
-        threads = 1 if threads is None else threads
+        threads = ray_threads(ray_address, threads)
     from edgepose.estimator import PoseEstimatorOptions
     from edgepose.eval.coco import evaluate, evaluate_compare, require_pycocotools
 
@@ -142,26 +129,17 @@ def _ray_estimate(
     run_evaluation once the models loaded here (their errors are the local run's) and the images checked."""
 
     def estimate(coco: Any, images_dir: Path, progress: Callable[[int, int], None] | None) -> Any:
-        from edgepose.cluster.ray_pool import (
-            ActorPool,
-            TaskLost,
-            cluster_cpus,
-            largest_node_cpus,
-            local_cluster_cpus,
-            ray_session,
-            task_size,
-            workers_for,
-        )
+        from edgepose.cluster.ray_pool import TaskLost, worker_pool
         from edgepose.eval.coco import EstimateJob, Estimates
 
-        threads = models[0].threads
         images = list(coco.images)
-        with ray_session(address, num_cpus=local_cluster_cpus(workers, threads), debug=debug) as session:
-            n = workers_for(cluster_cpus(), workers, threads, largest_node_cpus())
-            size = task_size(len(images), n, per_task)
-            tasks = [(images[i : i + size], images_dir, coco.path.name) for i in range(0, len(images), size)]
-            pool = ActorPool(session, EstimateJob, (models,), workers=min(n, len(tasks)), threads=threads)
-            pool.wait_ready()
+
+        def split(size: int) -> list:
+            return [(images[i : i + size], images_dir, coco.path.name) for i in range(0, len(images), size)]
+
+        threads = models[0].threads
+        with worker_pool(address, workers, threads, debug, EstimateJob, (models,), len(images), per_task, split) as run:
+            pool, tasks = run
             done = [0]
 
             def on_done(index: int) -> None:
@@ -174,7 +152,7 @@ def _ray_estimate(
                 if isinstance(part, TaskLost):
                     # Not a smaller benchmark: the whole run fails, as for an unreadable image.
                     names = ", ".join(i.file_name for i in task[0])
-                    raise EdgeposeError(f"{names}: the Ray worker died every time it ran them ({part.message})")
+                    raise EdgeposeError(f"{names}: {part.message}")
                 found.add(part)
             return found
 

@@ -22,7 +22,18 @@ import typer
 
 from edgepose.assets.registry import DEFAULT_MODEL
 from edgepose.bindings import BACKENDS
-from edgepose.cli.common import CAMERA_HELP, check_camera, fail, stderr
+from edgepose.cli.common import (
+    CAMERA_HELP,
+    check_camera,
+    fail,
+    ray_address_option,
+    ray_batch_option,
+    ray_option,
+    ray_threads,
+    ray_workers_option,
+    refuse_ray_options,
+    stderr,
+)
 from edgepose.errors import EdgeposeError
 from edgepose.image import is_image_file, load_image
 from edgepose.io.atomic import (
@@ -146,24 +157,12 @@ def run_command(
         None, "--exercise", "-e", help="Add the exercise's angle, phase and reps to each line (see `reps --list`)."
     ),
     exercises_file: Path | None = typer.Option(None, "--exercises-file", help="Your own exercises (JSON or TOML)."),
-    use_ray: bool = typer.Option(
-        False,
-        "--ray",
-        help="Spread the inputs over a Ray cluster (pip install 'edgepose\\[ray]'): a local one, or --ray-address. "
-        "Same output as without.",
+    use_ray: bool = ray_option("Spread the inputs", "Same output as without."),
+    ray_address: str | None = ray_address_option(
+        "Inputs, -o and --draw must be at the same paths on every node (a shared file system)."
     ),
-    ray_address: str | None = typer.Option(
-        None,
-        "--ray-address",
-        help="With --ray: an existing cluster (HOST:6379, ray://HOST:10001 or auto). Inputs, -o and --draw must be "
-        "at the same paths on every node (a shared file system).",
-    ),
-    ray_workers: int | None = typer.Option(
-        None, "--ray-workers", min=1, help="With --ray: workers, one model each (default: cluster CPUs / --threads)."
-    ),
-    ray_batch: int | None = typer.Option(
-        None, "--ray-batch", min=1, help="With --ray: photos per task (default: 8, fewer if that would idle a worker)."
-    ),
+    ray_workers: int | None = ray_workers_option(),
+    ray_batch: int | None = ray_batch_option("photos"),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
 ) -> None:
     """Estimate poses in images, folders, videos or a camera; one JSON object per frame."""
@@ -172,9 +171,7 @@ def run_command(
     if backend not in BACKENDS:
         raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if not use_ray:
-        for given, flag in ((ray_address, "--ray-address"), (ray_workers, "--ray-workers"), (ray_batch, "--ray-batch")):
-            if given is not None:
-                raise fail(f"{flag} needs --ray")
+        refuse_ray_options(ray_address, ray_workers, ray_batch)
     elif camera is not None:
         raise fail("--camera runs on this machine only: it cannot be used with --ray")
     if not inputs and camera is None:
@@ -182,15 +179,8 @@ def run_command(
     if output is None and (sys.stdout is None or sys.stdout.closed):
         raise fail("standard output is closed; give -o FILE for the JSON lines", code=1)
     fitness = _fitness(exercise, exercises_file, mode)
-    if use_ray:
-        # Before the model loads: a missing extra says so at once. Workers share the cores, 1 thread each.
-        from edgepose.cluster.ray_pool import require_ray
-
-        try:
-            require_ray(local=ray_address is None)
-        except EdgeposeError as e:
-            raise fail(str(e)) from None
-        threads = 1 if threads is None else threads
+    if use_ray:  # before the model loads: a missing extra says so at once
+        threads = ray_threads(ray_address, threads)
     from edgepose.estimator import PoseEstimator, PoseEstimatorOptions
     from edgepose.options import validate
 
@@ -828,28 +818,19 @@ def _run_on_ray(
 ) -> None:
     if not batch.items:
         return  # every input already failed: no cluster to start
-    from edgepose.cluster.ray_pool import (
-        ActorPool,
-        TaskLost,
-        cluster_cpus,
-        largest_node_cpus,
-        local_cluster_cpus,
-        ray_session,
-        task_size,
-        workers_for,
-    )
+    from edgepose.cluster.ray_pool import TaskLost, worker_pool
 
-    threads = job.options.threads
     tasks: list[list[tuple[Path, Path | None]]] = []
     finished = 0
+    photos = sum(not is_video_file(p) for p in batch.items)
+
+    def split(size: int) -> list[list[tuple[Path, Path | None]]]:
+        return [[(p, overlays.target(p)) for p in paths] for paths in _ray_tasks(batch.items, size)]
+
     try:
-        # A local cluster is sized for the workers asked for (more than the cores: the user's choice).
-        with ray_session(address, num_cpus=local_cluster_cpus(workers, threads), debug=job.debug) as session:
-            workers = workers_for(cluster_cpus(), workers, threads, largest_node_cpus())
-            size = task_size(sum(not is_video_file(p) for p in batch.items), workers, per_task)
-            tasks = [[(p, overlays.target(p)) for p in paths] for paths in _ray_tasks(batch.items, size)]
-            pool = ActorPool(session, _RayJob, (job,), workers=min(workers, len(tasks)), threads=threads)
-            pool.wait_ready()
+        threads = job.options.threads
+        with worker_pool(address, workers, threads, job.debug, _RayJob, (job,), photos, per_task, split) as started:
+            pool, tasks = started
             done = [0]
 
             def on_done(index: int) -> None:

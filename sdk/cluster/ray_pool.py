@@ -375,3 +375,26 @@ class ActorPool:
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
+
+
+@contextlib.contextmanager
+def worker_pool(
+    address: str | None,
+    workers: int | None,
+    threads: int,
+    debug: bool,
+    factory: Callable[..., Callable[[Any], Any]],
+    args: tuple,
+    items: int,
+    per_task: int | None,
+    split: Callable[[int], list],
+) -> Iterator[tuple[ActorPool, list]]:
+    """A cluster (local, or at `address`) with a started pool of `factory(*args)` workers, and the tasks:
+    `split(size)` with `size` items each (`per_task`, or what keeps every worker busy on `items`). No more
+    workers than tasks; each worker's job built (its model loaded) before this yields."""
+    with ray_session(address, num_cpus=local_cluster_cpus(workers, threads), debug=debug) as session:
+        n = workers_for(cluster_cpus(), workers, threads, largest_node_cpus())
+        tasks = split(task_size(items, n, per_task))
+        pool = ActorPool(session, factory, args, workers=min(n, len(tasks)), threads=threads)
+        pool.wait_ready()
+        yield pool, tasks
