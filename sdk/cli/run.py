@@ -472,7 +472,8 @@ class _Runner:
             relay.target = None
             if src is not None:
                 src.release()
-            self._say_dropped(source_name, est.live_stats, meter)
+            if not est.live_stats.failed:  # a failed inference is the source's one line; drops after it are noise
+                self._say_dropped(source_name, est.live_stats, meter)
             if writer is not None:
                 writer.abort()
             if task is not None:
